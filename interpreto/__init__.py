@@ -1,0 +1,27 @@
+"""interpreto: explainability for Hugging Face transformers (attribution, concepts, evaluation)."""
+
+from interpreto.attribution import (
+    AttributionOutput,
+    Granularity,
+    InputXGradient,
+    IntegratedGradients,
+    Occlusion,
+    Saliency,
+    load_explanations,
+    save_explanations,
+)
+from interpreto.visualization.html import save_html
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttributionOutput",
+    "Granularity",
+    "InputXGradient",
+    "IntegratedGradients",
+    "Occlusion",
+    "Saliency",
+    "load_explanations",
+    "save_explanations",
+    "save_html",
+]

@@ -1,0 +1,184 @@
+"""The shared attribution pipeline: inputs -> task -> samples -> method -> `AttributionOutput`s.
+
+A method only says how it scores one sample's elements (`attribute`); everything else (task choice, input
+checks, eval mode and its restoration, devices, progress bars, NaN for elements that cannot influence a target)
+lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from interpreto.attribution.granularity import Granularity
+from interpreto.attribution.output import AttributionOutput
+from interpreto.attribution.scores import ScoreFunction
+from interpreto.model.sample import Sample
+from interpreto.model.task import Task, make_task
+from interpreto.model.tokens import replacement_token_id
+
+
+@dataclass
+class MethodResult:
+    """What a method computes for one sample."""
+
+    attributions: torch.Tensor  # (n_targets, n_elements)
+    scores: torch.Tensor | None = None  # (n_targets,) on the real input, when the method computed them
+    convergence_delta: torch.Tensor | None = None  # (n_targets,)
+
+
+class AttributionExplainer:
+    """Base of every attribution method; call an instance on texts to explain them.
+
+    Args:
+        model: a `...ForSequenceClassification` or `...ForCausalLM` model. Never modified: its mode, device,
+            weights and hooks are as before after every call.
+        tokenizer: the model's fast tokenizer. Never modified.
+        granularity: the unit attributed (`Granularity.WORD` by default).
+        batch_size: rows (perturbations or path points) per model call.
+        device: where to run; None runs where the model is. A model moved for the call is moved back.
+        progress: show tqdm progress bars.
+        score: what is explained: `"logits"` (classification default), `"probabilities"`,
+            `"log_probabilities"` (generation default), or a function (see `interpreto.attribution.scores`).
+        truncation: cut inputs longer than the model allows instead of raising.
+        replace_token_id: the token standing for a removed element (perturbations, baselines); None uses the
+            tokenizer's mask, else pad, else unknown, else end-of-sequence token.
+    """
+
+    method_name = "attribution"
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        granularity: Granularity | str = Granularity.WORD,
+        batch_size: int = 64,
+        device: torch.device | str | None = None,
+        progress: bool = True,
+        score: str | ScoreFunction | None = None,
+        truncation: bool = False,
+        replace_token_id: int | None = None,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.granularity = granularity
+        self.batch_size = batch_size
+        self.device = device
+        self.progress = progress
+        self.score = score
+        self.truncation = truncation
+        self.replace_token_id = replace_token_id
+
+    def __call__(self, inputs, targets=None, **generation_kwargs) -> list[AttributionOutput]:
+        """Explains each input.
+
+        Args:
+            inputs: classification: a text or a list of texts. Generation: a prompt (a string or a chat as a
+                list of messages) or a list of prompts.
+            targets: classification: None (predicted class), a class index, a label name, a list of them, or
+                one such entry per input. Generation: the continuation (a string or token ids), one per
+                prompt, or None to generate it.
+            **generation_kwargs: for generation with `targets=None`, passed to `model.generate`
+                (`max_new_tokens`, ...).
+
+        Returns:
+            One `AttributionOutput` per input.
+        """
+        granularity = self._granularity()
+        self._check_parameters()
+        task = make_task(self.model, self.tokenizer, score=self.score, truncation=self.truncation)
+        with _explaining(self.model, self.device):
+            samples = task.prepare(inputs, targets, granularity, **generation_kwargs)
+            bar = tqdm(samples, desc=type(self).__name__, disable=not self.progress or len(samples) < 2)
+            return [self._explain(task, sample, granularity) for sample in bar]
+
+    def attribute(self, task: Task, sample: Sample) -> MethodResult:
+        """Element attributions of one sample, shape `(n_targets, n_elements)`."""
+        raise NotImplementedError
+
+    def _check_parameters(self) -> None:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}.")
+
+    def _granularity(self) -> Granularity:
+        try:
+            return Granularity(self.granularity)
+        except ValueError:
+            valid = [g.value for g in Granularity]
+            raise ValueError(f"granularity={self.granularity!r} is unknown: use one of {valid}.") from None
+
+    def _explain(self, task: Task, sample: Sample, granularity: Granularity) -> AttributionOutput:
+        result = self.attribute(task, sample)
+        attributions = result.attributions.float().cpu().masked_fill(~sample.visible, float("nan"))
+        scores = sample.scores if sample.scores is not None else result.scores
+        if scores is None:
+            scores = self.input_scores(task, sample)
+        return AttributionOutput(
+            text=sample.text,
+            elements=list(sample.elements.labels),
+            attributions=attributions,
+            targets=sample.target_ids.tolist(),
+            target_names=list(sample.target_names),
+            scores=scores.float().cpu(),
+            offsets=list(sample.elements.spans),
+            method=type(self).__name__,
+            granularity=granularity.value,
+            task=task.name,
+            score=self._score_name(task),
+            convergence_delta=None if result.convergence_delta is None else result.convergence_delta.float().cpu(),
+            n_prompt_elements=sample.n_prompt_elements,
+        )
+
+    def _score_name(self, task: Task) -> str:
+        if self.score is None:
+            return task.default_score
+        return self.score if isinstance(self.score, str) else getattr(self.score, "__name__", "custom")
+
+    def input_scores(self, task: Task, sample: Sample) -> torch.Tensor:
+        """Explained scores on the real input, `(n_targets,)`."""
+        with torch.inference_mode():
+            return task.scores(sample, input_ids=sample.input_ids[None])[0].cpu()
+
+    def replacement_id(self, task: Task) -> int:
+        """The token id that stands for a removed element."""
+        if self.replace_token_id is not None:
+            return int(self.replace_token_id)
+        return replacement_token_id(task.tokenizer)
+
+    def batches(self, n_rows: int) -> Iterator[slice]:
+        """Slices of at most `batch_size` rows, with a progress bar when there are several."""
+        starts = range(0, n_rows, self.batch_size)
+        show = self.progress and len(starts) > 1
+        for start in tqdm(starts, desc="batches", leave=False, disable=not show):
+            yield slice(start, min(start + self.batch_size, n_rows))
+
+
+def element_matrix(sample: Sample) -> torch.Tensor:
+    """`(seq, n_elements)` float matrix: 1 where a token position belongs to an element."""
+    matrix = torch.zeros(sample.input_ids.numel(), sample.n_elements)
+    for element, positions in enumerate(sample.elements.token_groups):
+        matrix[positions, element] = 1.0
+    return matrix
+
+
+@contextmanager
+def _explaining(model, device):
+    """Runs the model in eval mode (no dropout), on `device` if given; restores every module's mode and the
+    model's device afterwards, also when the call raised."""
+    modes = [(module, module.training) for module in model.modules()]
+    original = model.get_input_embeddings().weight.device
+    move = device is not None and torch.device(device) != original and not getattr(model, "hf_device_map", None)
+    try:
+        model.eval()
+        if move:
+            model.to(device)
+        yield
+    finally:
+        if move:
+            model.to(original)
+        for module, training in modes:
+            module.training = training

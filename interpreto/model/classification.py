@@ -1,0 +1,125 @@
+"""Sequence classification: explain one or several classes of each input text."""
+
+from __future__ import annotations
+
+import torch
+
+from interpreto.attribution.granularity import Granularity, group_tokens
+from interpreto.model.sample import Sample, as_list, check_text
+from interpreto.model.task import Task
+from interpreto.model.tokens import as_id_tensor, check_length, encode
+
+
+class ClassificationTask(Task):
+    """Explains the scores of `...ForSequenceClassification` models (logits by default).
+
+    Targets per input: None (the predicted class), a class index, a label name, or a list of them.
+    """
+
+    name = "classification"
+    default_score = "logits"
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """Class index -> label name."""
+        id2label = getattr(self.model.config, "id2label", None) or {}
+        return {int(k): str(v) for k, v in id2label.items()}
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes the model outputs."""
+        return int(self.model.config.num_labels)
+
+    def target_logits(self, sample: Sample, model_kwargs: dict) -> torch.Tensor:
+        """Class logits, repeated for each target: `(rows, n_targets, n_classes)` (a view)."""
+        logits = self.model(**model_kwargs).logits
+        return logits.unsqueeze(1).expand(-1, sample.n_targets, -1)
+
+    def prepare(self, inputs, targets, granularity: Granularity, **kwargs) -> list[Sample]:
+        """Tokenizes each text and resolves its targets.
+
+        Args:
+            inputs: a text or a list of texts.
+            targets: for a single text: None, an index, a label name or a list of them; for a list of texts:
+                one of those for all texts, or a list with one entry per text.
+            granularity: how tokens are grouped into elements.
+        """
+        if kwargs:
+            raise TypeError(f"unexpected arguments for a classifier: {sorted(kwargs)}.")
+        single = isinstance(inputs, str)
+        texts = [check_text(text) for text in as_list(inputs)]
+        per_input = self._targets_per_input(targets, len(texts), single)
+        return [self._sample(text, target, granularity) for text, target in zip(texts, per_input, strict=True)]
+
+    def _targets_per_input(self, targets, n_inputs: int, single: bool) -> list:
+        if single or targets is None or isinstance(targets, (int, str)):
+            return [targets] * n_inputs
+        targets = list(targets)
+        if len(targets) != n_inputs:
+            raise ValueError(
+                f"targets has {len(targets)} entries for {n_inputs} inputs: give one entry per input "
+                f"(an index, a label name, a list of them, or None), or a single target for all inputs."
+            )
+        return targets
+
+    def _class_index(self, target) -> int:
+        labels = self.labels
+        if isinstance(target, torch.Tensor) and target.numel() == 1:
+            target = target.item()
+        if isinstance(target, str):
+            by_name = {name: index for index, name in labels.items()}
+            if target not in by_name:
+                raise ValueError(f"targets: unknown label {target!r}; valid labels are {sorted(by_name)}.")
+            return by_name[target]
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise TypeError(f"targets: expected a class index or a label name, got {type(target).__name__}.")
+        if not 0 <= target < self.n_classes:
+            raise IndexError(
+                f"targets: class index {target} is out of range for a model with {self.n_classes} classes "
+                f"(0..{self.n_classes - 1})."
+            )
+        return target
+
+    def _sample(self, text: str, target, granularity: Granularity) -> Sample:
+        encoding = encode(self.tokenizer, text, add_special_tokens=True)
+        if self.max_length is not None and len(encoding.input_ids) > self.max_length:
+            if not self.truncation:
+                check_length(len(encoding.input_ids), self.max_length)
+            encoding = encode(self.tokenizer, text, add_special_tokens=True, max_length=self.max_length)
+        elements = group_tokens(text, encoding.tokens, encoding.offsets, encoding.is_text, granularity)
+        if not elements.labels:
+            raise ValueError(f"inputs: {text!r} has no token to explain at granularity {granularity.value}.")
+        model_inputs = {}
+        if encoding.token_type_ids is not None:
+            model_inputs["token_type_ids"] = as_id_tensor(encoding.token_type_ids)
+        sample = Sample(
+            text=text,
+            input_ids=as_id_tensor(encoding.input_ids),
+            maskable=torch.tensor(encoding.is_text),
+            elements=elements,
+            target_ids=torch.zeros(0, dtype=torch.long),
+            target_names=[],
+            visible=torch.ones(0, len(elements.labels), dtype=torch.bool),
+            model_inputs=model_inputs,
+        )
+        self._resolve_targets(sample, target)
+        return sample
+
+    def _resolve_targets(self, sample: Sample, target) -> None:
+        """Fills target ids and names; a None target is the class the model predicts."""
+        if target is None:
+            sample.target_ids = torch.zeros(1, dtype=torch.long)
+            with torch.inference_mode():
+                logits = self.target_logits(sample, self.model_kwargs(sample, input_ids=sample.input_ids[None]))
+            predicted = int(logits[0, 0].argmax())
+            sample.target_ids = torch.tensor([predicted])
+            sample.scores = self.score_function(logits.float(), sample.target_ids.to(logits.device))[0].cpu()
+        else:
+            many = isinstance(target, (list, tuple)) or (isinstance(target, torch.Tensor) and target.numel() > 1)
+            indices = [self._class_index(t) for t in (target if many else [target])]
+            if not indices:
+                raise ValueError("targets: an empty list was given for an input: pass at least one class.")
+            sample.target_ids = torch.tensor(indices)
+        labels = self.labels
+        sample.target_names = [labels.get(int(i), f"LABEL_{int(i)}") for i in sample.target_ids]
+        sample.visible = torch.ones(sample.n_targets, sample.n_elements, dtype=torch.bool)

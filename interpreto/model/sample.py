@@ -1,0 +1,84 @@
+"""One input prepared for attribution, and the checks shared by the task wrappers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from interpreto.attribution.granularity import Elements
+
+
+@dataclass
+class Sample:
+    """One input, tokenized once, with its targets and elements.
+
+    Every model call for a sample runs rows of this one sequence (the input, its perturbations or its gradient
+    path points), so rows share one length and need no padding.
+
+    Attributes:
+        text: the text the element spans refer to (the prompt for generation, rendered if it was a chat).
+        input_ids: `(seq,)` token ids fed to the model.
+        maskable: `(seq,)` True where a token may be replaced by the baseline (not a special token).
+        elements: labels, spans and token positions of the elements.
+        target_ids: `(n_targets,)` class ids, or continuation token ids for generation.
+        target_names: a readable name for each target.
+        visible: `(n_targets, n_elements)` False where an element cannot influence a target (it comes at or after
+            the scored token in generation); such attributions are NaN.
+        model_inputs: other tensors the model takes, shape `(seq,)` (e.g. `token_type_ids`).
+        n_prompt_elements: for generation, how many elements belong to the prompt.
+        scores: `(n_targets,)` explained scores on the real input, when already computed.
+    """
+
+    text: str
+    input_ids: torch.Tensor
+    maskable: torch.Tensor
+    elements: Elements
+    target_ids: torch.Tensor
+    target_names: list[str]
+    visible: torch.Tensor
+    model_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    n_prompt_elements: int | None = None
+    scores: torch.Tensor | None = None
+
+    @property
+    def n_targets(self) -> int:
+        """Number of explained targets."""
+        return int(self.target_ids.numel())
+
+    @property
+    def n_elements(self) -> int:
+        """Number of elements shown to a reader."""
+        return len(self.elements.labels)
+
+
+def max_model_length(model, tokenizer) -> int | None:
+    """The longest sequence the model takes, from its config and the tokenizer, or None if unknown."""
+    limits = [getattr(model.config, "max_position_embeddings", None)]
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if tokenizer_limit is not None and tokenizer_limit < 1_000_000:
+        limits.append(tokenizer_limit)
+    limits = [int(limit) for limit in limits if isinstance(limit, int) and limit > 0]
+    return min(limits) if limits else None
+
+
+def check_text(text, argument: str = "inputs") -> str:
+    """Returns `text` if it is a non-blank string, else raises naming the argument."""
+    if not isinstance(text, str):
+        raise TypeError(f"{argument} must be a string or a list of strings, got {type(text).__name__}.")
+    if not text.strip():
+        raise ValueError(f"{argument} contains an empty text: pass non-empty strings.")
+    return text
+
+
+def as_list(inputs, argument: str = "inputs") -> list:
+    """Wraps a single input in a list; checks a list is not empty."""
+    if isinstance(inputs, (str, dict)):
+        return [inputs]
+    if isinstance(inputs, tuple):
+        inputs = list(inputs)
+    if not isinstance(inputs, list):
+        raise TypeError(f"{argument} must be a string or a list of strings, got {type(inputs).__name__}.")
+    if not inputs:
+        raise ValueError(f"{argument} is empty: pass at least one text.")
+    return inputs

@@ -1,0 +1,129 @@
+"""Task wrappers: what a model explains, and how rows of one sample go through it.
+
+A task turns user inputs and targets into `Sample`s, and turns rows of one sample (token ids or input
+embeddings, all of the sample's length) into the explained scores, shape `(rows, n_targets)`.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+)
+
+from interpreto.attribution.granularity import Granularity
+from interpreto.attribution.scores import ScoreFunction, resolve_score
+from interpreto.model.sample import Sample, max_model_length
+from interpreto.model.tokens import check_model_and_tokenizer
+
+
+class Task:
+    """Shared plumbing of the task wrappers: device, embeddings and batched model calls.
+
+    Args:
+        model: the Hugging Face model (never modified).
+        tokenizer: its fast tokenizer (never modified).
+        score: name of a score function in `interpreto.attribution.scores.SCORES`, or a function.
+        truncation: cut inputs longer than the model allows instead of raising.
+    """
+
+    name = "task"
+    default_score = "logits"
+
+    def __init__(self, model, tokenizer, score: str | ScoreFunction | None = None, truncation: bool = False):
+        check_model_and_tokenizer(model, tokenizer)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.score_function = resolve_score(score if score is not None else self.default_score)
+        self.truncation = truncation
+        self.max_length = max_model_length(model, tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's input embeddings live."""
+        return self.model.get_input_embeddings().weight.device
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings of `input_ids` (a lookup: the embedding matrix is never copied)."""
+        with torch.no_grad():
+            return self.model.get_input_embeddings()(input_ids.to(self.device)).detach()
+
+    def prepare(self, inputs, targets, granularity: Granularity, **kwargs) -> list[Sample]:
+        """Tokenizes inputs and resolves targets into samples."""
+        raise NotImplementedError
+
+    def target_logits(self, sample: Sample, model_kwargs: dict) -> torch.Tensor:
+        """Model outputs for the scored targets, shape `(rows, n_targets, vocab_or_labels)`."""
+        raise NotImplementedError
+
+    def scores(
+        self,
+        sample: Sample,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Explained scores of rows of `sample`, shape `(rows, n_targets)`.
+
+        Give either `input_ids` `(rows, seq)` or `inputs_embeds` `(rows, seq, hidden)`. Gradients flow when the
+        caller enables them; callers that only read scores run this under `torch.inference_mode()`.
+        """
+        values = self.target_logits(sample, self.model_kwargs(sample, input_ids, inputs_embeds))
+        return self.score_function(values.float(), sample.target_ids.to(values.device))
+
+    def model_kwargs(
+        self,
+        sample: Sample,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Keyword arguments of one model call on rows of `sample` (no padding: rows share one length)."""
+        rows, length = (input_ids if input_ids is not None else inputs_embeds).shape[:2]
+        model_kwargs = {"attention_mask": torch.ones(rows, length, dtype=torch.long, device=self.device)}
+        if input_ids is not None:
+            model_kwargs["input_ids"] = input_ids.to(self.device)
+        else:
+            model_kwargs["inputs_embeds"] = inputs_embeds
+        for key, value in sample.model_inputs.items():
+            model_kwargs[key] = value.to(self.device).expand(rows, -1)
+        return model_kwargs
+
+
+def _class_names(mapping: dict) -> set[str]:
+    names = set()
+    for value in mapping.values():
+        names.update(value if isinstance(value, (list, tuple)) else [value])
+    return names
+
+
+def is_classifier(model) -> bool:
+    """True for `...ForSequenceClassification` models."""
+    name = type(model).__name__
+    return name.endswith("ForSequenceClassification") or name in _class_names(
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    )
+
+
+def is_causal_lm(model) -> bool:
+    """True for `...ForCausalLM` models (GPT-2's `GPT2LMHeadModel` included)."""
+    name = type(model).__name__
+    return name.endswith("ForCausalLM") or name in _class_names(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+
+
+def make_task(model, tokenizer, score=None, truncation: bool = False) -> Task:
+    """Chooses the task wrapper from the model's kind.
+
+    Raises:
+        TypeError: the model is neither a sequence classifier nor a causal language model.
+    """
+    from interpreto.model.classification import ClassificationTask
+    from interpreto.model.generation import GenerationTask
+
+    if is_classifier(model):
+        return ClassificationTask(model, tokenizer, score=score, truncation=truncation)
+    if is_causal_lm(model):
+        return GenerationTask(model, tokenizer, score=score, truncation=truncation)
+    raise TypeError(
+        f"model is a {type(model).__name__}: explainers support sequence classifiers "
+        f"(...ForSequenceClassification) and causal language models (...ForCausalLM)."
+    )

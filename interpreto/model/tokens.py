@@ -1,0 +1,111 @@
+"""Tokenization helpers that never change the user's tokenizer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel
+
+
+@dataclass
+class Encoding:
+    """A tokenized text: ids, character offsets, and which tokens are text (not special)."""
+
+    input_ids: list[int]
+    offsets: list[tuple[int, int]]
+    is_text: list[bool]
+    tokens: list[str]
+    token_type_ids: list[int] | None = None
+
+
+def check_model_and_tokenizer(model, tokenizer) -> None:
+    """Raises a clear error when the model or tokenizer cannot be explained together."""
+    if not isinstance(model, PreTrainedModel):
+        raise TypeError(
+            f"model must be a Hugging Face PreTrainedModel (e.g. AutoModelForSequenceClassification or "
+            f"AutoModelForCausalLM), got {type(model).__name__}."
+        )
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError(
+            f"tokenizer must be a fast tokenizer (character offsets are needed for words and sentences), "
+            f"got {type(tokenizer).__name__}: load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
+        )
+    n_embeddings = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > n_embeddings:
+        raise ValueError(
+            f"tokenizer has {len(tokenizer)} tokens but the model embeds only {n_embeddings}: "
+            f"pass the tokenizer this model was trained with."
+        )
+
+
+def replacement_token_id(tokenizer) -> int:
+    """The token that stands for a removed element: mask, else pad, else unknown, else end-of-sequence."""
+    for name in ("mask_token_id", "pad_token_id", "unk_token_id", "eos_token_id"):
+        token_id = getattr(tokenizer, name, None)
+        if token_id is not None:
+            return int(token_id)
+    raise ValueError(
+        "the tokenizer has no mask, pad, unknown or end-of-sequence token to replace removed elements with: "
+        "pass replace_token_id= to the explainer."
+    )
+
+
+def encode(
+    tokenizer,
+    text: str,
+    *,
+    add_special_tokens: bool,
+    content_spans: list[tuple[int, int]] | None = None,
+    max_length: int | None = None,
+) -> Encoding:
+    """Tokenizes `text` once with offsets.
+
+    Args:
+        tokenizer: a fast tokenizer (left unchanged).
+        text: the text to tokenize.
+        add_special_tokens: whether the tokenizer adds its special tokens (BOS, [CLS], [SEP]).
+        content_spans: character spans that hold the user's text; tokens outside them (chat-template markup)
+            count as special. None means the whole text is content.
+        max_length: truncate to this many tokens (the tokenizer's own truncation); None keeps every token.
+    """
+    encoded = tokenizer(
+        text,
+        add_special_tokens=add_special_tokens,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        truncation=max_length is not None,
+        max_length=max_length,
+    )
+    special_ids = set(tokenizer.all_special_ids)
+    is_text = [
+        not special and token_id not in special_ids
+        for token_id, special in zip(encoded["input_ids"], encoded["special_tokens_mask"], strict=True)
+    ]
+    offsets = [tuple(span) for span in encoded["offset_mapping"]]
+    if content_spans is not None:
+        is_text = [
+            keep and any(s <= start and end <= e for s, e in content_spans)
+            for keep, (start, end) in zip(is_text, offsets, strict=True)
+        ]
+    return Encoding(
+        input_ids=list(encoded["input_ids"]),
+        offsets=offsets,
+        is_text=is_text,
+        tokens=tokenizer.convert_ids_to_tokens(encoded["input_ids"]),
+        token_type_ids=encoded.get("token_type_ids"),
+    )
+
+
+def check_length(n_tokens: int, limit: int | None, argument: str = "inputs") -> None:
+    """Raises when a sequence is longer than the model allows."""
+    if limit is not None and n_tokens > limit:
+        raise ValueError(
+            f"{argument} has {n_tokens} tokens but the model takes at most {limit}: shorten it or pass "
+            f"truncation=True to the explainer."
+        )
+
+
+def as_id_tensor(ids: list[int]) -> torch.Tensor:
+    """A 1-D long tensor of token ids."""
+    return torch.tensor(ids, dtype=torch.long)

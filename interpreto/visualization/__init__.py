@@ -1,0 +1,1 @@
+"""Renderings of explanations: HTML pages."""
