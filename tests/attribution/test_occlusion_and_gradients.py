@@ -1,0 +1,105 @@
+"""Occlusion equals real model differences; InputXGradient and Saliency equal hand autograd computations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interpreto import Granularity, InputXGradient, Occlusion, Saliency
+from tests.conftest import scaled_head
+
+TEXT = "the movie was unbelievable, really great!"
+
+
+def _ids(tokenizer, text):
+    return tokenizer(text, return_tensors="pt")["input_ids"]
+
+
+def test_occlusion_equals_one_by_one_differences_word_level(bert):
+    model, tokenizer = bert
+    model = scaled_head(model)
+    out = Occlusion(model, tokenizer, granularity=Granularity.WORD, batch_size=3, progress=False)(TEXT, targets=[0, 2])[0]
+    ids = _ids(tokenizer, TEXT)
+    words = tokenizer(TEXT).word_ids()
+    assert out.elements == ["the", "movie", "was", "unbelievable", ",", "really", "great", "!"]
+    with torch.no_grad():
+        full = model(ids).logits[0]
+        for element in range(len(out.elements)):
+            occluded = ids.clone()
+            positions = [p for p, w in enumerate(words) if w == element]
+            occluded[0, positions] = tokenizer.mask_token_id
+            expected = full - model(occluded).logits[0]
+            torch.testing.assert_close(out.attributions[:, element], expected[[0, 2]], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.scores, full[[0, 2]], atol=1e-5, rtol=1e-5)
+
+
+def test_occlusion_generation_equals_one_by_one(gpt2):
+    model, tokenizer = gpt2
+    prompt, continuation = "the cat sat on the mat", " and the dog"
+    out = Occlusion(model, tokenizer, granularity="token", progress=False)(prompt, continuation)[0]
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    target_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + target_ids])
+    replacement = tokenizer.eos_token_id  # GPT-2: no mask, pad or unknown token
+
+    def log_probs(input_ids):
+        with torch.no_grad():
+            logits = model(input_ids).logits[0, len(prompt_ids) - 1 : -1]
+        return logits.log_softmax(-1)[torch.arange(len(target_ids)), target_ids]
+
+    full = log_probs(ids)
+    torch.testing.assert_close(out.scores, full, atol=1e-5, rtol=1e-5)
+    n_prompt = len(prompt_ids)
+    for position in range(len(prompt_ids) + len(target_ids) - 1):
+        occluded = ids.clone()
+        occluded[0, position] = replacement
+        expected = full - log_probs(occluded)
+        for j in range(len(target_ids)):
+            value = out.attributions[j, position]
+            if position < n_prompt + j:
+                assert torch.isclose(value, expected[j], atol=1e-5), (position, j)
+            else:
+                assert torch.isnan(value)
+
+
+def test_input_x_gradient_equals_hand_autograd(bert):
+    model, tokenizer = bert
+    model = scaled_head(model)
+    out = InputXGradient(model, tokenizer, granularity="all_tokens", progress=False)(TEXT, targets=1)[0]
+    ids = _ids(tokenizer, TEXT)
+    embeddings = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+    model(inputs_embeds=embeddings).logits[0, 1].backward()
+    expected = (embeddings * embeddings.grad).sum(-1)[0]
+    torch.testing.assert_close(out.attributions[0], expected, atol=1e-6, rtol=1e-5)
+    word = InputXGradient(model, tokenizer, progress=False)(TEXT, targets=1)[0]
+    # "unbelievable" is three tokens (positions 4, 5, 6): the word's score is their sum
+    assert word.elements[3] == "unbelievable"
+    torch.testing.assert_close(word.attributions[0, 3], expected[4:7].sum(), atol=1e-6, rtol=1e-5)
+
+
+def test_saliency_equals_gradient_norm(bert):
+    model, tokenizer = bert
+    model = scaled_head(model)
+    out = Saliency(model, tokenizer, progress=False)(TEXT, targets=0)[0]
+    ids = _ids(tokenizer, TEXT)
+    embeddings = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+    model(inputs_embeds=embeddings).logits[0, 0].backward()
+    gradient = embeddings.grad[0]
+    torch.testing.assert_close(out.attributions[0, 3], gradient[4:7].norm(), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(out.attributions[0, 0], gradient[1].norm(), atol=1e-6, rtol=1e-5)
+    assert (out.attributions >= 0).all()
+
+
+@pytest.mark.parametrize("method", [Saliency, InputXGradient, Occlusion])
+def test_batch_size_does_not_change_results(bert, method):
+    model, tokenizer = bert
+    model = scaled_head(model)
+    one = method(model, tokenizer, batch_size=1, progress=False)(TEXT)[0].attributions
+    many = method(model, tokenizer, batch_size=64, progress=False)(TEXT)[0].attributions
+    torch.testing.assert_close(one, many, atol=1e-5, rtol=1e-4)
+
+
+def test_signed_methods_show_evidence_against(planted):
+    model, tokenizer = planted
+    out = InputXGradient(model, tokenizer, progress=False)("the awful movie", targets="positive")[0]
+    assert out.attributions.min() < 0
