@@ -52,7 +52,8 @@ def snapshot(model, tokenizer) -> dict:
         "grads": {name: p.grad for name, p in model.named_parameters()},
         "modes": [m.training for m in model.modules()],
         "hooks": [
-            (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks)) for m in model.modules()
+            (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
+            for m in model.modules()
         ],
         "len_tokenizer": len(tokenizer),
         "padding_side": tokenizer.padding_side,

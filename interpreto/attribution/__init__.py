@@ -1,8 +1,8 @@
 """Attribution methods: which input elements a model's score depends on."""
 
 from interpreto.attribution.base import AttributionExplainer
-from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.gradient import GradientExplainer
+from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.input_x_gradient import InputXGradient
 from interpreto.attribution.integrated_gradients import IntegratedGradients
 from interpreto.attribution.occlusion import Occlusion

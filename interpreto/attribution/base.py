@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.output import AttributionOutput
 from interpreto.attribution.scores import ScoreFunction
-from interpreto.model.sample import Sample
+from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer
 from interpreto.model.task import Task, make_task
 from interpreto.model.tokens import replacement_token_id
 
@@ -53,8 +54,8 @@ class AttributionExplainer:
 
     def __init__(
         self,
-        model,
-        tokenizer,
+        model: Model,
+        tokenizer: Tokenizer,
         granularity: Granularity | str = Granularity.WORD,
         batch_size: int = 64,
         device: torch.device | str | None = None,
@@ -73,7 +74,9 @@ class AttributionExplainer:
         self.truncation = truncation
         self.replace_token_id = replace_token_id
 
-    def __call__(self, inputs, targets=None, **generation_kwargs) -> list[AttributionOutput]:
+    def __call__(
+        self, inputs: Inputs, targets: Targets = None, **generation_kwargs: Any
+    ) -> list[AttributionOutput]:
         """Explains each input.
 
         Args:
@@ -129,7 +132,9 @@ class AttributionExplainer:
             granularity=granularity.value,
             task=task.name,
             score=self._score_name(task),
-            convergence_delta=None if result.convergence_delta is None else result.convergence_delta.float().cpu(),
+            convergence_delta=None
+            if result.convergence_delta is None
+            else result.convergence_delta.float().cpu(),
             n_prompt_elements=sample.n_prompt_elements,
         )
 
@@ -171,7 +176,9 @@ def _explaining(model, device):
     model's device afterwards, also when the call raised."""
     modes = [(module, module.training) for module in model.modules()]
     original = model.get_input_embeddings().weight.device
-    move = device is not None and torch.device(device) != original and not getattr(model, "hf_device_map", None)
+    move = (
+        device is not None and torch.device(device) != original and not getattr(model, "hf_device_map", None)
+    )
     try:
         model.eval()
         if move:

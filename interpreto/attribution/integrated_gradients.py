@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from interpreto.attribution.base import MethodResult
 from interpreto.attribution.gradient import GradientExplainer
+from interpreto.model.sample import Model, Tokenizer
 
 QUADRATURES = ("gausslegendre", "riemann_trapezoid", "riemann_middle")
 
@@ -24,7 +27,9 @@ def quadrature(n_steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor]:
         weights[[0, -1]] /= 2
         return alphas, weights
     if method == "riemann_middle":
-        return (torch.arange(n_steps, dtype=torch.float64) + 0.5) / n_steps, torch.full((n_steps,), 1 / n_steps)
+        return (torch.arange(n_steps, dtype=torch.float64) + 0.5) / n_steps, torch.full(
+            (n_steps,), 1 / n_steps
+        )
     raise ValueError(f"method={method!r} is unknown: use one of {QUADRATURES}.")
 
 
@@ -38,12 +43,14 @@ class IntegratedGradients(GradientExplainer):
     f(x) - f(b); `output.convergence_delta` holds `sum(attributions) - (f(x) - f(b))` for each target.
 
     Args:
-        model, tokenizer, granularity, batch_size, device, progress, score, truncation, replace_token_id:
-            see `AttributionExplainer`.
+        model: a classifier or causal LM (see `AttributionExplainer`).
+        tokenizer: its fast tokenizer.
         n_perturbations: number of points on the path (quadrature nodes).
         baseline: None (the replacement token's embedding), a float (that constant in every coordinate) or a
             tensor of shape `(hidden,)`, used at every text position.
         method: `"gausslegendre"`, `"riemann_trapezoid"` or `"riemann_middle"`.
+        **kwargs: `granularity`, `batch_size`, `device`, `progress`, `score`, `truncation`,
+            `replace_token_id`, as in `AttributionExplainer`.
 
     Example:
         >>> from interpreto import IntegratedGradients
@@ -55,12 +62,12 @@ class IntegratedGradients(GradientExplainer):
 
     def __init__(
         self,
-        model,
-        tokenizer,
+        model: Model,
+        tokenizer: Tokenizer,
         n_perturbations: int = 50,
         baseline: float | torch.Tensor | None = None,
         method: str = "gausslegendre",
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(model, tokenizer, **kwargs)
         self.n_perturbations = n_perturbations
@@ -69,7 +76,11 @@ class IntegratedGradients(GradientExplainer):
 
     def _check_parameters(self) -> None:
         super()._check_parameters()
-        if isinstance(self.n_perturbations, bool) or not isinstance(self.n_perturbations, int) or self.n_perturbations < 1:
+        if (
+            isinstance(self.n_perturbations, bool)
+            or not isinstance(self.n_perturbations, int)
+            or self.n_perturbations < 1
+        ):
             raise ValueError(f"n_perturbations must be a positive integer, got {self.n_perturbations!r}.")
         quadrature(max(self.n_perturbations, 2), self.method)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from interpreto.attribution.granularity import Granularity, group_tokens
-from interpreto.model.sample import Sample, as_list, check_text
+from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text
 from interpreto.model.task import Task
 from interpreto.model.tokens import as_id_tensor, check_length, encode
 
@@ -35,7 +37,9 @@ class ClassificationTask(Task):
         logits = self.model(**model_kwargs).logits
         return logits.unsqueeze(1).expand(-1, sample.n_targets, -1)
 
-    def prepare(self, inputs, targets, granularity: Granularity, **kwargs) -> list[Sample]:
+    def prepare(
+        self, inputs: Inputs, targets: Targets, granularity: Granularity, **kwargs: Any
+    ) -> list[Sample]:
         """Tokenizes each text and resolves its targets.
 
         Args:
@@ -49,7 +53,9 @@ class ClassificationTask(Task):
         single = isinstance(inputs, str)
         texts = [check_text(text) for text in as_list(inputs)]
         per_input = self._targets_per_input(targets, len(texts), single)
-        return [self._sample(text, target, granularity) for text, target in zip(texts, per_input, strict=True)]
+        return [
+            self._sample(text, target, granularity) for text, target in zip(texts, per_input, strict=True)
+        ]
 
     def _targets_per_input(self, targets, n_inputs: int, single: bool) -> list:
         if single or targets is None or isinstance(targets, (int, str)):
@@ -110,12 +116,16 @@ class ClassificationTask(Task):
         if target is None:
             sample.target_ids = torch.zeros(1, dtype=torch.long)
             with torch.inference_mode():
-                logits = self.target_logits(sample, self.model_kwargs(sample, input_ids=sample.input_ids[None]))
+                logits = self.target_logits(
+                    sample, self.model_kwargs(sample, input_ids=sample.input_ids[None])
+                )
             predicted = int(logits[0, 0].argmax())
             sample.target_ids = torch.tensor([predicted])
             sample.scores = self.score_function(logits.float(), sample.target_ids.to(logits.device))[0].cpu()
         else:
-            many = isinstance(target, (list, tuple)) or (isinstance(target, torch.Tensor) and target.numel() > 1)
+            many = isinstance(target, (list, tuple)) or (
+                isinstance(target, torch.Tensor) and target.numel() > 1
+            )
             indices = [self._class_index(t) for t in (target if many else [target])]
             if not indices:
                 raise ValueError("targets: an empty list was given for an input: pass at least one class.")

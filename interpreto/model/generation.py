@@ -9,11 +9,12 @@ continuation tokens.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import torch
 
 from interpreto.attribution.granularity import Elements, Granularity, group_tokens
-from interpreto.model.sample import Sample, as_list, check_text
+from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text
 from interpreto.model.task import Task
 from interpreto.model.tokens import Encoding, as_id_tensor, check_length, encode
 
@@ -26,9 +27,9 @@ class GenerationTask(Task):
     name = "generation"
     default_score = "log_probabilities"
 
-    def __init__(self, model, tokenizer, score=None, truncation: bool = False):
-        super().__init__(model, tokenizer, score=score, truncation=truncation)
-        self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
 
     def target_logits(self, sample: Sample, model_kwargs: dict) -> torch.Tensor:
         """Logits at the positions predicting each continuation token: `(rows, n_targets, vocab)`."""
@@ -37,7 +38,9 @@ class GenerationTask(Task):
             return self.model(**model_kwargs, use_cache=False, logits_to_keep=n_targets).logits
         return self.model(**model_kwargs, use_cache=False).logits[:, -n_targets:]
 
-    def prepare(self, inputs, targets, granularity: Granularity, **generate_kwargs) -> list[Sample]:
+    def prepare(
+        self, inputs: Inputs, targets: Targets, granularity: Granularity, **generate_kwargs: Any
+    ) -> list[Sample]:
         """Tokenizes prompts and continuations (generated when the target is None).
 
         Args:
@@ -47,7 +50,9 @@ class GenerationTask(Task):
             granularity: how prompt tokens are grouped; continuation tokens stay one element each.
             **generate_kwargs: passed to `model.generate` (e.g. `max_new_tokens`); greedy by default.
         """
-        single = isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], dict))
+        single = isinstance(inputs, str) or (
+            isinstance(inputs, list) and inputs and isinstance(inputs[0], dict)
+        )
         prompts = [inputs] if single else as_list(inputs)
         if single or targets is None:
             per_input = [targets] * len(prompts)
@@ -68,9 +73,13 @@ class GenerationTask(Task):
         if isinstance(prompt, str):
             return prompt, encode(self.tokenizer, check_text(prompt), add_special_tokens=True)
         if not isinstance(prompt, list) or not all(isinstance(m, dict) and "content" in m for m in prompt):
-            raise TypeError("inputs: a prompt is a string or a list of {'role': ..., 'content': ...} messages.")
+            raise TypeError(
+                "inputs: a prompt is a string or a list of {'role': ..., 'content': ...} messages."
+            )
         if getattr(self.tokenizer, "chat_template", None) is None:
-            raise ValueError("inputs: a chat prompt needs a tokenizer with a chat template; pass a string instead.")
+            raise ValueError(
+                "inputs: a chat prompt needs a tokenizer with a chat template; pass a string instead."
+            )
         text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
         spans, cursor = [], 0
         for message in prompt:
@@ -97,7 +106,9 @@ class GenerationTask(Task):
                 f"targets: a continuation is a string, a list of token ids or None, got {type(target).__name__}."
             )
         if not ids:
-            raise ValueError("targets: the continuation has no token: pass a non-empty continuation, or None.")
+            raise ValueError(
+                "targets: the continuation has no token: pass a non-empty continuation, or None."
+            )
         n_embeddings = self.model.get_input_embeddings().num_embeddings
         if any(not 0 <= i < n_embeddings for i in ids):
             raise IndexError(f"targets: continuation token ids must lie in 0..{n_embeddings - 1}.")

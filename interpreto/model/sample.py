@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from interpreto.attribution.granularity import Elements
+
+Model = PreTrainedModel
+Tokenizer = PreTrainedTokenizerBase
+Message = dict[str, str]
+Inputs = str | list[str] | list[Message] | list[list[Message]]
+"""A text, a chat (list of messages), or a list of them."""
+Targets = int | str | list[Any] | torch.Tensor | None
+"""Class indices or label names (classification), continuations as strings or token ids (generation)."""
 
 
 @dataclass

@@ -6,6 +6,8 @@ embeddings, all of the sample's length) into the explained scores, shape `(rows,
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -14,7 +16,7 @@ from transformers.models.auto.modeling_auto import (
 
 from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.scores import ScoreFunction, resolve_score
-from interpreto.model.sample import Sample, max_model_length
+from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer, max_model_length
 from interpreto.model.tokens import check_model_and_tokenizer
 
 
@@ -31,7 +33,13 @@ class Task:
     name = "task"
     default_score = "logits"
 
-    def __init__(self, model, tokenizer, score: str | ScoreFunction | None = None, truncation: bool = False):
+    def __init__(
+        self,
+        model: Model,
+        tokenizer: Tokenizer,
+        score: str | ScoreFunction | None = None,
+        truncation: bool = False,
+    ):
         check_model_and_tokenizer(model, tokenizer)
         self.model = model
         self.tokenizer = tokenizer
@@ -49,7 +57,9 @@ class Task:
         with torch.no_grad():
             return self.model.get_input_embeddings()(input_ids.to(self.device)).detach()
 
-    def prepare(self, inputs, targets, granularity: Granularity, **kwargs) -> list[Sample]:
+    def prepare(
+        self, inputs: Inputs, targets: Targets, granularity: Granularity, **kwargs: Any
+    ) -> list[Sample]:
         """Tokenizes inputs and resolves targets into samples."""
         raise NotImplementedError
 

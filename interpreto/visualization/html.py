@@ -9,6 +9,10 @@ from __future__ import annotations
 import math
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from interpreto.attribution.output import AttributionOutput
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em; color: #222; }
@@ -41,7 +45,9 @@ def _row_html(output, row: int) -> str:
     cells = []
     for element, value in zip(output.elements, values, strict=True):
         if math.isnan(value):
-            cells.append(f'<span class="interpreto-el interpreto-nan" title="no influence">{escape(element)}</span>')
+            cells.append(
+                f'<span class="interpreto-el interpreto-nan" title="no influence">{escape(element)}</span>'
+            )
         else:
             cells.append(
                 f'<span class="interpreto-el" style="background:{_color(value, scale)}" '
@@ -69,22 +75,26 @@ def _legend() -> str:
     )
 
 
-def render_fragment(outputs) -> str:
+def render_fragment(outputs: list[AttributionOutput]) -> str:
     """HTML for notebooks (`_repr_html_`): a style block, the legend and one block per explanation."""
     body = "".join(_explanation_html(output) for output in outputs)
     return f"<style>{_STYLE}</style>{_legend()}{body}"
 
 
-def to_html(outputs, title: str = "interpreto attributions") -> str:
+def to_html(outputs: list[AttributionOutput], title: str = "interpreto attributions") -> str:
     """A standalone HTML page (no script, no external resource) for a list of `AttributionOutput`s."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
         f"{render_fragment(outputs)}</body></html>\n"
     )
 
 
-def save_html(outputs, path: str | Path, title: str = "interpreto attributions") -> Path:
+def save_html(
+    outputs: AttributionOutput | list[AttributionOutput],
+    path: str | Path,
+    title: str = "interpreto attributions",
+) -> Path:
     """Writes a standalone HTML page for explanations and returns its path.
 
     Args:

@@ -20,7 +20,9 @@ def test_continuation_tokenized_without_special_tokens(add_bos):
     from interpreto.zoo.tiny import tiny_llama
 
     model, tokenizer = tiny_llama(seed=0, add_bos=add_bos)
-    out = Saliency(model, tokenizer, granularity="all_tokens", progress=False)("the cat sat", " on the mat")[0]
+    out = Saliency(model, tokenizer, granularity="all_tokens", progress=False)("the cat sat", " on the mat")[
+        0
+    ]
     expected = tokenizer(" on the mat", add_special_tokens=False)["input_ids"]
     assert out.targets == expected
     assert tokenizer.bos_token_id not in out.targets
@@ -34,7 +36,10 @@ def test_continuation_tokenized_without_special_tokens(add_bos):
 def test_token_ids_as_targets_are_used_verbatim(llama):
     """Ids that would not survive decode/re-encode are explained as given."""
     model, tokenizer = llama
-    ids = tokenizer(" mat", add_special_tokens=False)["input_ids"] + tokenizer("at", add_special_tokens=False)["input_ids"]
+    ids = (
+        tokenizer(" mat", add_special_tokens=False)["input_ids"]
+        + tokenizer("at", add_special_tokens=False)["input_ids"]
+    )
     out = Occlusion(model, tokenizer, progress=False)("the cat sat on the", ids)[0]
     assert out.targets == ids
     prompt_ids = tokenizer("the cat sat on the")["input_ids"]

@@ -18,7 +18,9 @@ def test_token_excludes_special_tokens_and_all_tokens_includes_them(bert):
     model, tokenizer = bert
     tokens = Occlusion(model, tokenizer, granularity="token", progress=False)("unbelievable!")[0]
     assert tokens.elements == ["un", "believ", "able", "!"]
-    every = Occlusion(model, tokenizer, granularity=Granularity.ALL_TOKENS, progress=False)("unbelievable!")[0]
+    every = Occlusion(model, tokenizer, granularity=Granularity.ALL_TOKENS, progress=False)("unbelievable!")[
+        0
+    ]
     assert every.elements == ["[CLS]", "un", "believ", "able", "!", "[SEP]"]
 
 

@@ -16,7 +16,9 @@ TEXTS = ["the movie was unbelievable, really great!", "an awful film. i hated it
 def test_ig_completeness_every_granularity_classifier(bert, granularity):
     model, tokenizer = bert
     model = scaled_head(model)
-    explainer = IntegratedGradients(model, tokenizer, n_perturbations=50, granularity=granularity, progress=False)
+    explainer = IntegratedGradients(
+        model, tokenizer, n_perturbations=50, granularity=granularity, progress=False
+    )
     for out in explainer(TEXTS, targets=[[0, 1, 2], "LABEL_1"]):
         attributions_sum = out.attributions.sum(-1)
         expected = attributions_sum - out.convergence_delta  # f(x) - f(b)
@@ -30,7 +32,9 @@ def test_ig_completeness_against_independent_baseline_forward(bert):
     model = scaled_head(model)
     out = IntegratedGradients(model, tokenizer, n_perturbations=50, progress=False)(TEXTS[0], targets=2)[0]
     ids = tokenizer(TEXTS[0], return_tensors="pt")["input_ids"]
-    special = torch.tensor(tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True))
+    special = torch.tensor(
+        tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True)
+    )
     baseline_ids = torch.where(special.bool(), ids[0], tokenizer.mask_token_id)[None]
     with torch.no_grad():
         difference = model(ids).logits[0, 2] - model(baseline_ids).logits[0, 2]
@@ -42,12 +46,14 @@ def test_ig_equals_captum_layer_integrated_gradients(bert):
     model, tokenizer = bert
     model = scaled_head(model)
     text = TEXTS[0]
-    ours = IntegratedGradients(model, tokenizer, n_perturbations=32, granularity="all_tokens", progress=False)(
-        text, targets=1
-    )[0]
+    ours = IntegratedGradients(
+        model, tokenizer, n_perturbations=32, granularity="all_tokens", progress=False
+    )(text, targets=1)[0]
     encoded = tokenizer(text, return_tensors="pt")
     ids = encoded["input_ids"]
-    special = torch.tensor(tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True))
+    special = torch.tensor(
+        tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True)
+    )
     baseline_ids = torch.where(special.bool(), ids[0], tokenizer.mask_token_id)[None]
 
     def forward(input_ids):
@@ -55,7 +61,12 @@ def test_ig_equals_captum_layer_integrated_gradients(bert):
 
     lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
     theirs, delta = lig.attribute(
-        ids, baselines=baseline_ids, target=1, n_steps=32, method="gausslegendre", return_convergence_delta=True
+        ids,
+        baselines=baseline_ids,
+        target=1,
+        n_steps=32,
+        method="gausslegendre",
+        return_convergence_delta=True,
     )
     torch.testing.assert_close(ours.attributions[0], theirs.sum(-1)[0].float(), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(ours.convergence_delta, delta.float(), atol=1e-5, rtol=1e-3)
@@ -66,7 +77,9 @@ def test_ig_completeness_generation_per_target(model_name, request):
     model, tokenizer = request.getfixturevalue(model_name)
     # the tiny random Llama varies sharply along the path: 50 Gauss-Legendre points leave |delta| ~ 0.1,
     # 200 points 1e-4 (measured); the quadrature, not the method, sets the residual
-    explainer = IntegratedGradients(model, tokenizer, n_perturbations=200, granularity="token", progress=False)
+    explainer = IntegratedGradients(
+        model, tokenizer, n_perturbations=200, granularity="token", progress=False
+    )
     out = explainer("the cat sat on the mat", " and the dog ran")[0]
     n_targets = len(out.targets)
     assert out.attributions.shape[0] == n_targets

@@ -18,13 +18,16 @@ def test_classifier_unchanged_and_explained_in_eval_mode(bert, method, train_mod
     model.train(train_mode)
     model.bert.encoder.layer[0].eval()  # a mixed state must come back as it was, module by module
     before = snapshot(model, tokenizer)
-    first = method(model, tokenizer, n_perturbations=4, progress=False)("the movie was great")[0] if (
-        method is IntegratedGradients
-    ) else method(model, tokenizer, progress=False)("the movie was great")[0]
+    first = (
+        method(model, tokenizer, n_perturbations=4, progress=False)("the movie was great")[0]
+        if (method is IntegratedGradients)
+        else method(model, tokenizer, progress=False)("the movie was great")[0]
+    )
     assert_unchanged(before, snapshot(model, tokenizer))
     # dropout is off during the call: two calls give identical numbers even on a model handed in train mode
-    again = method(model, tokenizer, **({"n_perturbations": 4} if method is IntegratedGradients else {}),
-                   progress=False)("the movie was great")[0]
+    again = method(
+        model, tokenizer, **({"n_perturbations": 4} if method is IntegratedGradients else {}), progress=False
+    )("the movie was great")[0]
     torch.testing.assert_close(first.attributions, again.attributions)
     model.eval()
 

@@ -18,7 +18,9 @@ def _ids(tokenizer, text):
 def test_occlusion_equals_one_by_one_differences_word_level(bert):
     model, tokenizer = bert
     model = scaled_head(model)
-    out = Occlusion(model, tokenizer, granularity=Granularity.WORD, batch_size=3, progress=False)(TEXT, targets=[0, 2])[0]
+    out = Occlusion(model, tokenizer, granularity=Granularity.WORD, batch_size=3, progress=False)(
+        TEXT, targets=[0, 2]
+    )[0]
     ids = _ids(tokenizer, TEXT)
     words = tokenizer(TEXT).word_ids()
     assert out.elements == ["the", "movie", "was", "unbelievable", ",", "really", "great", "!"]

@@ -12,7 +12,9 @@ PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
 def _output(elements, names=("positive",), values=None):
-    values = values if values is not None else torch.linspace(-1, 1, len(elements))[None].repeat(len(names), 1)
+    values = (
+        values if values is not None else torch.linspace(-1, 1, len(elements))[None].repeat(len(names), 1)
+    )
     return AttributionOutput(
         text=" ".join(elements),
         elements=list(elements),
