@@ -56,8 +56,8 @@ def build_once(name: str, build: Callable[[Path], None]) -> Path:
         The path of the complete artifact folder.
 
     Example:
-        >>> path = build_once("demo", lambda folder: (folder / "hello.txt").write_text("hi"))
-        >>> (path / "hello.txt").read_text()
+        >>> path = build_once("demo-v1", lambda folder: (folder / "hello.txt").write_text("hi"))  # doctest: +SKIP
+        >>> (path / "hello.txt").read_text()  # doctest: +SKIP
         'hi'
     """
     target = cache_dir() / name
@@ -67,6 +67,9 @@ def build_once(name: str, build: Callable[[Path], None]) -> Path:
     with FileLock(str(target) + ".lock"):
         if target.is_dir():  # another process built it while we waited for the lock
             return target
+        # Holding the lock, no build is running: staging folders left here are from killed builds.
+        for abandoned in target.parent.glob(f".{target.name}.building-*"):
+            shutil.rmtree(abandoned, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
         try:
             build(staging)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import functools
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    AddedToken,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 from transformers import PreTrainedTokenizerFast
 
 from interpreto.zoo._words import BERT_SPECIAL_TOKENS, bpe_training_corpus, wordpiece_vocabulary
@@ -28,7 +37,9 @@ def bert_wordpiece_tokenizer(padding_side: str = "right") -> PreTrainedTokenizer
     """Return an uncased BERT-style WordPiece tokenizer over the vocabulary of ``_words``."""
     vocabulary = {token: token_id for token_id, token in enumerate(wordpiece_vocabulary())}
     backend = Tokenizer(models.WordPiece(vocabulary, unk_token="[UNK]", max_input_chars_per_word=100))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
+    backend.normalizer = normalizers.BertNormalizer(
+        lowercase=True, clean_text=True, handle_chinese_chars=True
+    )
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0",

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int) -> Iterator[None]:
+    """Run the block with ``n_threads`` intra-op CPU threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def fine_tune_classifier(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
-    labels: Sequence[int],
+    targets: torch.Tensor,
     *,
     n_epochs: int,
     batch_size: int,
@@ -21,7 +34,10 @@ def fine_tune_classifier(
     max_length: int,
     seed: int,
 ) -> PreTrainedModel:
-    """Train ``model`` in place with AdamW on shuffled mini-batches; return it in eval mode.
+    """Train ``model`` in place with AdamW and cross-entropy on shuffled mini-batches; return it in eval mode.
+
+    ``targets`` holds one class id per text, or one row of class probabilities per text (soft
+    targets, which the model's own ``labels`` loss does not accept without changing its config).
 
     Batch order comes from ``random.Random(seed)`` and dropout from ``torch.manual_seed(seed)``
     inside a forked random state, so the result depends only on the arguments.
@@ -43,8 +59,7 @@ def fine_tune_classifier(
                     max_length=max_length,
                     return_tensors="pt",
                 )
-                targets = torch.tensor([labels[i] for i in batch_ids])
-                loss = model(**inputs, labels=targets).loss
+                loss = F.cross_entropy(model(**inputs).logits, targets[batch_ids])
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()

@@ -6,7 +6,9 @@ import random
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
-DETERMINERS = ("the", "a", "an", "this", "that", "these", "those", "my", "your", "our", "their", "every", "some")
+DETERMINERS = (
+    "the", "a", "an", "this", "that", "these", "those", "my", "your", "our", "their", "every", "some",
+)  # fmt: skip
 PRONOUNS = ("i", "you", "he", "she", "it", "we", "they", "me", "him", "her", "us", "them", "his", "its")
 PREPOSITIONS = (
     "in", "on", "at", "by", "for", "with", "about", "from", "to", "of", "into", "over", "under",
@@ -85,7 +87,9 @@ def bpe_training_corpus(n_sentences: int = 400, seed: int = 0) -> list[str]:
     sentences = []
     for _ in range(n_sentences):
         subject = f"{rng.choice(DETERMINERS)} {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}"
-        verb_phrase = f"{rng.choice(ADVERBS)} {rng.choice(VERBS)}s {rng.choice(DETERMINERS)} {rng.choice(NOUNS)}"
+        verb_phrase = (
+            f"{rng.choice(ADVERBS)} {rng.choice(VERBS)}s {rng.choice(DETERMINERS)} {rng.choice(NOUNS)}"
+        )
         place = f"{rng.choice(PREPOSITIONS)} the {rng.choice(NOUNS)}"
         ending = rng.choice((".", ".", ".", "!", "?"))
         sentence = f"{subject} {verb_phrase} {place}{ending}"

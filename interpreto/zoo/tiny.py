@@ -16,6 +16,7 @@ from transformers import (
     GPT2LMHeadModel,
     LlamaConfig,
     LlamaForCausalLM,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerFast,
 )
@@ -33,7 +34,7 @@ SENTIMENT_ID2LABEL = {0: "negative", 1: "positive"}
 INITIALIZER_RANGE = 0.2
 
 
-def seeded_model(model_class: type[PreTrainedModel], config, seed: int) -> PreTrainedModel:
+def seeded_model(model_class: type[PreTrainedModel], config: PretrainedConfig, seed: int) -> PreTrainedModel:
     """Build ``model_class(config)`` with weights drawn from ``seed``, in eval mode, float32."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interpreto import Granularity, InputXGradient, Occlusion, Saliency
+from interpreto import Granularity, InputXGradient, IntegratedGradients, Occlusion, Saliency
 from tests.conftest import scaled_head
 
 TEXT = "the movie was unbelievable, really great!"
@@ -101,7 +101,9 @@ def test_batch_size_does_not_change_results(bert, method):
     torch.testing.assert_close(one, many, atol=1e-5, rtol=1e-4)
 
 
-def test_signed_methods_show_evidence_against(planted):
+@pytest.mark.parametrize("method", [InputXGradient, IntegratedGradients, Occlusion])
+def test_signed_methods_show_evidence_against(planted, method):
     model, tokenizer = planted
-    out = InputXGradient(model, tokenizer, progress=False)("the awful movie", targets="positive")[0]
-    assert out.attributions.min() < 0
+    out = method(model, tokenizer, progress=False)("the awful movie", targets="positive")[0]
+    assert out.elements[int(out.attributions[0].argmin())] == "awful"
+    assert out.attributions[0, 1] < 0

@@ -1,8 +1,10 @@
 """On a classifier whose label is decided by one marker word, the marker gets the top attribution.
 
-The planted model predicts "positive" exactly when "great" is present and "negative" otherwise: "awful" is
-not needed for "negative" (removing it changes nothing, and IG rightly gives it ~0), so the planted truth is
-tested on the positive sentences, where the marker is the only evidence.
+Both markers are evidence: the planted model was also trained on sentences without marker, target (0.5, 0.5).
+InputXGradient is the fragile one on BERT-like encoders: LayerNorm right after the embedding sum is scale
+invariant, so grad . word_embedding = -grad . (position + token_type embeddings), and on models trained
+differently (another seed, a saturated pooler) it misses the marker in 3-30% of sentences. On this one it
+must not miss.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ def test_marker_word_gets_top_attribution(planted, method):
     from interpreto.zoo.planted import planted_sentences
 
     model, tokenizer = planted
-    rows = [row for row in planted_sentences(40, seed=123) if row[1] == 1]
-    assert len(rows) >= 10
+    rows = planted_sentences(40, seed=123)
+    assert {label for _, label, _ in rows} == {0, 1}
     outputs = method(model, tokenizer, progress=False)([text for text, _, _ in rows])
     hits = 0
     for out, (_, label, marker_index) in zip(outputs, rows, strict=True):
