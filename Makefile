@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check interpreto tests benchmarks gallery
 
 test: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 --doctest-modules interpreto tests
 
 demo: $(STAMP)
 	$(BIN)/python gallery/demo.py --out demo-out
