@@ -48,6 +48,8 @@ class AttributionExplainer:
         truncation: cut inputs longer than the model allows instead of raising.
         replace_token_id: the token standing for a removed element (perturbations, baselines); None uses the
             tokenizer's mask, else pad, else unknown, else end-of-sequence token.
+        max_batch_tokens: a memory cap: at most this many tokens (rows x sequence length) per model call;
+            long inputs then run in smaller chunks instead of failing. None: `batch_size` rows per call.
     """
 
     method_name = "attribution"
@@ -63,6 +65,7 @@ class AttributionExplainer:
         score: str | ScoreFunction | None = None,
         truncation: bool = False,
         replace_token_id: int | None = None,
+        max_batch_tokens: int | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -73,6 +76,7 @@ class AttributionExplainer:
         self.score = score
         self.truncation = truncation
         self.replace_token_id = replace_token_id
+        self.max_batch_tokens = max_batch_tokens
 
     def __call__(
         self, inputs: Inputs, targets: Targets = None, **generation_kwargs: Any
@@ -104,8 +108,12 @@ class AttributionExplainer:
         raise NotImplementedError
 
     def _check_parameters(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}.")
+        for name in ("batch_size", "max_batch_tokens"):
+            value = getattr(self, name)
+            if name == "max_batch_tokens" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
     def _granularity(self) -> Granularity:
         try:
@@ -154,12 +162,21 @@ class AttributionExplainer:
             return int(self.replace_token_id)
         return replacement_token_id(task.tokenizer)
 
-    def batches(self, n_rows: int) -> Iterator[slice]:
-        """Slices of at most `batch_size` rows, with a progress bar when there are several."""
-        starts = range(0, n_rows, self.batch_size)
+    def generator(self) -> torch.Generator:
+        """A CPU generator seeded with the method's `seed` (0 for methods without one): same input, same result."""
+        seed = getattr(self, "seed", None)
+        return torch.Generator().manual_seed(0 if seed is None else int(seed))
+
+    def batches(self, n_rows: int, length: int = 1) -> Iterator[slice]:
+        """Slices of at most `batch_size` rows (fewer under `max_batch_tokens`), with a progress bar when there
+        are several."""
+        size = self.batch_size
+        if self.max_batch_tokens is not None:
+            size = max(1, min(size, self.max_batch_tokens // max(length, 1)))
+        starts = range(0, n_rows, size)
         show = self.progress and len(starts) > 1
         for start in tqdm(starts, desc="batches", leave=False, disable=not show):
-            yield slice(start, min(start + self.batch_size, n_rows))
+            yield slice(start, min(start + size, n_rows))
 
 
 def element_matrix(sample: Sample) -> torch.Tensor:

@@ -1,9 +1,11 @@
 """Gradient methods: batched forward+backward passes on input embeddings.
 
 A gradient method says which rows of input embeddings to differentiate at (`rows`: the input itself, a path
-from a baseline, noisy copies...) and how one row's gradient becomes token scores (`token_scores`). The pipeline
-runs rows in chunks of `batch_size`: one forward per chunk, one `torch.autograd.grad` per target reusing that
-forward's graph, gradients taken with respect to the embeddings only (the model's parameters get no `.grad`).
+from a baseline, noisy copies...), how one row's gradient becomes token scores (`token_scores`), and how the
+rows' element scores combine (`reduce`: a weighted sum by default; a mean of squares or a variance for the
+noise-tunnel methods). The pipeline runs rows in chunks: one forward per chunk, one `torch.autograd.grad` per
+target reusing that forward's graph, gradients taken with respect to the embeddings only (the model's
+parameters get no `.grad`).
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ from interpreto.model.task import Task
 
 
 class GradientExplainer(AttributionExplainer):
-    """Base of gradient methods. Subclasses define `rows` and `token_scores`.
+    """Base of gradient methods. Subclasses define `rows` and `token_scores`, and may override `reduce`.
 
-    Token scores are combined over rows with the weights `rows` returns, then summed over each element's
-    tokens (`element_reduction = "sum"`, so completeness holds at every granularity) or combined as an L2 norm
-    (`"l2"`, for gradient norms).
+    A row's token scores become element scores by summing over each element's tokens
+    (`element_reduction = "sum"`, so completeness holds at every granularity) or as an L2 norm (`"l2"`, for
+    gradient norms); then the rows' element scores are combined by `reduce`.
     """
 
     element_reduction = "sum"
 
-    def rows(self, inputs: torch.Tensor, baseline: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def rows(
+        self, inputs: torch.Tensor, baseline: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings to differentiate at, `(n_rows, seq, hidden)`, and their weights `(n_rows,)`."""
         raise NotImplementedError
 
@@ -34,6 +38,10 @@ class GradientExplainer(AttributionExplainer):
     ) -> torch.Tensor:
         """Per-row token scores `(n_rows, seq)` from the rows and their gradients `(n_rows, seq, hidden)`."""
         raise NotImplementedError
+
+    def reduce(self, row_scores: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Combines element scores of all rows `(n_rows, n_targets, n_elements)` into `(n_targets, n_elements)`."""
+        return torch.einsum("r,rte->te", weights.to(row_scores.dtype), row_scores)
 
     def baseline(self, task: Task, sample: Sample, inputs: torch.Tensor) -> torch.Tensor:
         """The replacement token's embedding at every maskable position; special tokens kept."""
@@ -44,52 +52,47 @@ class GradientExplainer(AttributionExplainer):
     def attribute(self, task: Task, sample: Sample) -> MethodResult:
         inputs = task.embed(sample.input_ids)
         baseline = self.baseline(task, sample, inputs)
-        rows, weights = self.rows(inputs, baseline)
-        token_scores, row_outputs = self._weighted_token_scores(task, sample, rows, weights, inputs, baseline)
-        return self.finish(task, sample, token_scores, row_outputs, inputs, baseline)
+        rows, weights = self.rows(inputs, baseline, self.generator())
+        row_scores, row_outputs = self._row_element_scores(task, sample, rows, inputs, baseline)
+        return self.finish(task, sample, self.reduce(row_scores, weights), row_outputs, inputs, baseline)
 
     def finish(
         self,
         task: Task,
         sample: Sample,
-        token_scores: torch.Tensor,
+        attributions: torch.Tensor,
         row_outputs: torch.Tensor,
         inputs: torch.Tensor,
         baseline: torch.Tensor,
     ) -> MethodResult:
-        """Turns token scores `(n_targets, seq)` into the method's result; overridden for axiom checks."""
-        return MethodResult(attributions=self.to_elements(token_scores, sample))
+        """The method's result from its attributions `(n_targets, n_elements)`; overridden for axiom checks."""
+        return MethodResult(attributions=attributions)
 
-    def to_elements(self, token_scores: torch.Tensor, sample: Sample) -> torch.Tensor:
-        """Sums (or L2-combines) token scores `(n_targets, seq)` into elements `(n_targets, n_elements)`."""
-        matrix = element_matrix(sample)
+    def to_elements(self, token_scores: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        """Sums (or L2-combines) token scores `(..., seq)` into element scores `(..., n_elements)`."""
         if self.element_reduction == "l2":
             return (token_scores.square() @ matrix).sqrt()
         return token_scores @ matrix
 
-    def _weighted_token_scores(
-        self,
-        task: Task,
-        sample: Sample,
-        rows: torch.Tensor,
-        weights: torch.Tensor,
-        inputs: torch.Tensor,
-        baseline: torch.Tensor,
+    def _row_element_scores(
+        self, task: Task, sample: Sample, rows: torch.Tensor, inputs: torch.Tensor, baseline: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Runs the chunks; returns weighted token scores `(n_targets, seq)` and row scores `(n_rows, n_targets)`."""
+        """Runs the chunks; returns element scores `(n_rows, n_targets, n_elements)` and row scores
+        `(n_rows, n_targets)`."""
         n_targets = sample.n_targets
-        total = torch.zeros(n_targets, rows.shape[1], dtype=torch.float32)
-        outputs = []
-        for chunk in self.batches(rows.shape[0]):
+        matrix = element_matrix(sample)
+        element_scores, outputs = [], []
+        for chunk in self.batches(rows.shape[0], rows.shape[1]):
             chunk_rows = rows[chunk].detach().requires_grad_(True)
-            chunk_weights = weights[chunk].to(torch.float32)
+            per_target = []
             with torch.enable_grad():
                 row_scores = task.scores(sample, inputs_embeds=chunk_rows)
                 for target in range(n_targets):
                     (gradients,) = torch.autograd.grad(
                         row_scores[:, target].sum(), chunk_rows, retain_graph=target < n_targets - 1
                     )
-                    scores = self.token_scores(chunk_rows.detach(), gradients, inputs, baseline).float()
-                    total[target] += (chunk_weights.to(scores.device)[:, None] * scores).sum(0).cpu()
+                    scores = self.token_scores(chunk_rows.detach(), gradients, inputs, baseline)
+                    per_target.append(self.to_elements(scores.float().cpu(), matrix))
+            element_scores.append(torch.stack(per_target, dim=1))
             outputs.append(row_scores.detach().float().cpu())
-        return total, torch.cat(outputs)
+        return torch.cat(element_scores), torch.cat(outputs)

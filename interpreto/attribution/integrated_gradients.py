@@ -95,7 +95,9 @@ class IntegratedGradients(GradientExplainer):
         maskable = sample.maskable.to(inputs.device)[:, None]
         return torch.where(maskable, value.expand_as(inputs), inputs)
 
-    def rows(self, inputs: torch.Tensor, baseline: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def rows(
+        self, inputs: torch.Tensor, baseline: torch.Tensor, generator=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         alphas, weights = quadrature(self.n_perturbations, self.method)
         alphas = alphas.to(inputs.device, inputs.dtype)[:, None, None]
         return baseline[None] + alphas * (inputs - baseline)[None], weights
@@ -103,8 +105,7 @@ class IntegratedGradients(GradientExplainer):
     def token_scores(self, rows, gradients, inputs, baseline) -> torch.Tensor:
         return (gradients.float() * (inputs - baseline).float()[None]).sum(-1)
 
-    def finish(self, task, sample, token_scores, row_outputs, inputs, baseline) -> MethodResult:
-        attributions = self.to_elements(token_scores, sample)
+    def finish(self, task, sample, attributions, row_outputs, inputs, baseline) -> MethodResult:
         with torch.inference_mode():
             ends = task.scores(sample, inputs_embeds=torch.stack([inputs, baseline])).float().cpu()
         visible = sample.visible

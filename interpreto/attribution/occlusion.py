@@ -24,8 +24,8 @@ class Occlusion(PerturbationExplainer):
         ['the', 'movie', 'was', 'great']
     """
 
-    def masks(self, n_elements: int) -> torch.Tensor:
-        return torch.eye(n_elements, dtype=torch.bool)
+    def masks(self, sample, generator) -> torch.Tensor:
+        return torch.eye(sample.n_elements, dtype=torch.bool)
 
-    def solve(self, masks: torch.Tensor, scores: torch.Tensor, input_scores: torch.Tensor) -> torch.Tensor:
+    def solve(self, sample, masks, scores, input_scores) -> torch.Tensor:
         return (input_scores[None] - scores).T

@@ -28,11 +28,13 @@ class Saliency(GradientExplainer):
 
     element_reduction = "l2"
 
-    def rows(self, inputs: torch.Tensor, baseline: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def rows(
+        self, inputs: torch.Tensor, baseline: torch.Tensor, generator=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return inputs[None], torch.ones(1)
 
     def token_scores(self, rows, gradients, inputs, baseline) -> torch.Tensor:
         return gradients.float().norm(dim=-1)
 
-    def finish(self, task, sample, token_scores, row_outputs, inputs, baseline) -> MethodResult:
-        return MethodResult(attributions=self.to_elements(token_scores, sample), scores=row_outputs[0])
+    def finish(self, task, sample, attributions, row_outputs, inputs, baseline) -> MethodResult:
+        return MethodResult(attributions=attributions, scores=row_outputs[0])
