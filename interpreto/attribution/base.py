@@ -144,6 +144,8 @@ class AttributionExplainer:
             if result.convergence_delta is None
             else result.convergence_delta.float().cpu(),
             n_prompt_elements=sample.n_prompt_elements,
+            contrasts=None if sample.contrast_ids is None else sample.contrast_ids.tolist(),
+            contrast_names=sample.contrast_names,
         )
 
     def _score_name(self, task: Task) -> str:

@@ -39,6 +39,8 @@ class AttributionOutput:
         convergence_delta: `(n_targets,)` for methods with a completeness axiom (IntegratedGradients):
             sum of attributions minus (f(x) - f(baseline)).
         n_prompt_elements: for generation, how many elements belong to the prompt.
+        contrasts: contrast token ids when the explained score is score(target) - score(contrast).
+        contrast_names: their token strings.
 
     Example:
         >>> import torch
@@ -63,6 +65,8 @@ class AttributionOutput:
     score: str = "logits"
     convergence_delta: torch.Tensor | None = None
     n_prompt_elements: int | None = None
+    contrasts: list[int] | None = None
+    contrast_names: list[str] | None = None
 
     def top(self, k: int = 5, target: int = 0) -> list[tuple[str, float]]:
         """The `k` elements with the largest attribution for the target at row `target`."""
@@ -87,6 +91,8 @@ class AttributionOutput:
             "task": self.task,
             "score": self.score,
             "n_prompt_elements": self.n_prompt_elements,
+            "contrasts": self.contrasts,
+            "contrast_names": self.contrast_names,
         }
 
     @classmethod
@@ -107,6 +113,8 @@ class AttributionOutput:
             score=data.get("score", "logits"),
             convergence_delta=None if delta is None else _tensor(delta),
             n_prompt_elements=data.get("n_prompt_elements"),
+            contrasts=data.get("contrasts"),
+            contrast_names=data.get("contrast_names"),
         )
 
     def save(self, path: str | Path) -> None:

@@ -48,25 +48,36 @@ class GenerationTask(Task):
             targets: for one prompt: its continuation (a string or token ids) or None to generate it; for a
                 list of prompts: None, or one entry per prompt.
             granularity: how prompt tokens are grouped; continuation tokens stay one element each.
-            **generate_kwargs: passed to `model.generate` (e.g. `max_new_tokens`); greedy by default.
+            **generate_kwargs: `contrast`: a contrastive continuation (a string or token ids, or one per prompt)
+                with as many tokens as the target: each step then explains score(target) - score(contrast), as
+                inseq's contrastive attribution. Everything else goes to `model.generate` (e.g.
+                `max_new_tokens`); greedy by default.
         """
+        contrast = generate_kwargs.pop("contrast", None)
         single = isinstance(inputs, str) or (
             isinstance(inputs, list) and inputs and isinstance(inputs[0], dict)
         )
         prompts = [inputs] if single else as_list(inputs)
-        if single or targets is None:
-            per_input = [targets] * len(prompts)
-        else:
-            per_input = list(targets) if isinstance(targets, (list, tuple)) else None
-            if per_input is None or len(per_input) != len(prompts):
-                raise ValueError(
-                    "targets must be None or give one continuation (a string or token ids) per prompt, "
-                    f"got {type(targets).__name__} for {len(prompts)} prompts."
-                )
-        return [
-            self._sample(prompt, target, granularity, generate_kwargs)
-            for prompt, target in zip(prompts, per_input, strict=True)
-        ]
+        per_input = _per_prompt(targets, len(prompts), single, "targets")
+        contrasts = _per_prompt(contrast, len(prompts), single, "contrast")
+        samples = []
+        for prompt, target, contrast_target in zip(prompts, per_input, contrasts, strict=True):
+            sample = self._sample(prompt, target, granularity, generate_kwargs)
+            if contrast_target is not None:
+                self._add_contrast(sample, contrast_target)
+            samples.append(sample)
+        return samples
+
+    def _add_contrast(self, sample: Sample, contrast) -> None:
+        """Sets the contrast token ids of a sample; they must align one to one with the target tokens."""
+        ids = self._continuation_ids(contrast, [], {}, argument="contrast")
+        if len(ids) != sample.n_targets:
+            raise ValueError(
+                f"contrast has {len(ids)} tokens but the continuation has {sample.n_targets}: give a contrast "
+                f"with one token per continuation token (or token ids)."
+            )
+        sample.contrast_ids = as_id_tensor(ids)
+        sample.contrast_names = [self.tokenizer.decode([i]) for i in ids]
 
     def _render(self, prompt: Prompt) -> tuple[str, Encoding]:
         """Tokenizes a prompt; a chat is rendered with the tokenizer's template, its markup treated as special."""
@@ -90,12 +101,16 @@ class GenerationTask(Task):
                 cursor = start + len(content)
         return text, encode(self.tokenizer, text, add_special_tokens=False, content_spans=spans)
 
-    def _continuation_ids(self, target, prompt_ids: list[int], generate_kwargs: dict) -> list[int]:
+    def _continuation_ids(
+        self, target, prompt_ids: list[int], generate_kwargs: dict, argument: str = "targets"
+    ) -> list[int]:
         if target is None:
             return self._generate(prompt_ids, generate_kwargs)
         if isinstance(target, str):
             if not target:
-                raise ValueError("targets: the continuation is empty: pass at least one character, or None.")
+                raise ValueError(
+                    f"{argument}: the continuation is empty: pass at least one character, or None."
+                )
             ids = self.tokenizer(target, add_special_tokens=False)["input_ids"]
         elif isinstance(target, torch.Tensor):
             ids = target.flatten().tolist()
@@ -103,15 +118,15 @@ class GenerationTask(Task):
             ids = list(target)
         else:
             raise TypeError(
-                f"targets: a continuation is a string, a list of token ids or None, got {type(target).__name__}."
+                f"{argument}: a continuation is a string, a list of token ids or None, got {type(target).__name__}."
             )
         if not ids:
             raise ValueError(
-                "targets: the continuation has no token: pass a non-empty continuation, or None."
+                f"{argument}: the continuation has no token: pass a non-empty continuation, or None."
             )
         n_embeddings = self.model.get_input_embeddings().num_embeddings
         if any(not 0 <= i < n_embeddings for i in ids):
-            raise IndexError(f"targets: continuation token ids must lie in 0..{n_embeddings - 1}.")
+            raise IndexError(f"{argument}: continuation token ids must lie in 0..{n_embeddings - 1}.")
         return ids
 
     def _generate(self, prompt_ids: list[int], generate_kwargs: dict) -> list[int]:
@@ -184,6 +199,18 @@ class GenerationTask(Task):
             is_text=cut(encoding.is_text),
             tokens=cut(encoding.tokens),
         )
+
+
+def _per_prompt(value, n_prompts: int, single: bool, argument: str) -> list:
+    """One entry per prompt: `value` itself for a single prompt or None, else a list of n_prompts entries."""
+    if single or value is None:
+        return [value] * n_prompts
+    if not isinstance(value, (list, tuple)) or len(value) != n_prompts:
+        raise ValueError(
+            f"{argument} must be None or give one continuation (a string or token ids) per prompt, "
+            f"got {type(value).__name__} for {n_prompts} prompts."
+        )
+    return list(value)
 
 
 def _as_list(value) -> list:

@@ -38,6 +38,9 @@ class Sample:
         model_inputs: other tensors the model takes, shape `(seq,)` (e.g. `token_type_ids`).
         n_prompt_elements: for generation, how many elements belong to the prompt.
         scores: `(n_targets,)` explained scores on the real input, when already computed.
+        contrast_ids: `(n_targets,)` contrast token ids (generation): the explained score is then
+            score(target) - score(contrast) at each step.
+        contrast_names: a readable name for each contrast token.
     """
 
     text: str
@@ -50,6 +53,8 @@ class Sample:
     model_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     n_prompt_elements: int | None = None
     scores: torch.Tensor | None = None
+    contrast_ids: torch.Tensor | None = None
+    contrast_names: list[str] | None = None
 
     @property
     def n_targets(self) -> int:

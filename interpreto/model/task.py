@@ -78,8 +78,11 @@ class Task:
         Give either `input_ids` `(rows, seq)` or `inputs_embeds` `(rows, seq, hidden)`. Gradients flow when the
         caller enables them; callers that only read scores run this under `torch.inference_mode()`.
         """
-        values = self.target_logits(sample, self.model_kwargs(sample, input_ids, inputs_embeds))
-        return self.score_function(values.float(), sample.target_ids.to(values.device))
+        values = self.target_logits(sample, self.model_kwargs(sample, input_ids, inputs_embeds)).float()
+        scores = self.score_function(values, sample.target_ids.to(values.device))
+        if sample.contrast_ids is not None:
+            scores = scores - self.score_function(values, sample.contrast_ids.to(values.device))
+        return scores
 
     def model_kwargs(
         self,

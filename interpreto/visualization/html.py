@@ -40,6 +40,8 @@ def _row_html(output, row: int) -> str:
     finite = [abs(v) for v in values if not math.isnan(v)]
     scale = max(finite) if finite else 0.0
     name = output.target_names[row] if row < len(output.target_names) else str(output.targets[row])
+    if output.contrast_names:
+        name = f"{name} vs {output.contrast_names[row]}"
     score = float(output.scores[row])
     label = f"{escape(str(name))} <small>({escape(output.score)} {score:.3f})</small>"
     cells = []

@@ -87,3 +87,44 @@ def test_probability_score_option(gpt2):
     prob_out = Occlusion(model, tokenizer, score="probabilities", progress=False)("the cat sat", " on")[0]
     torch.testing.assert_close(prob_out.scores, log_out.scores.exp())
     assert prob_out.score == "probabilities"
+
+
+def test_contrastive_score_is_log_prob_difference(gpt2):
+    model, tokenizer = gpt2
+    prompt, target, contrast = "the cat sat on the", " mat", " cat"
+    out = Occlusion(model, tokenizer, progress=False)(prompt, target, contrast=contrast)[0]
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+    contrast_ids = tokenizer(contrast, add_special_tokens=False)["input_ids"]
+    assert len(target_ids) == len(contrast_ids) and out.contrasts == contrast_ids
+    with torch.no_grad():
+        log_probs = model(torch.tensor([prompt_ids + target_ids])).logits[0].log_softmax(-1)
+    steps = torch.arange(len(prompt_ids) - 1, len(prompt_ids) + len(target_ids) - 1)
+    expected = log_probs[steps, target_ids] - log_probs[steps, contrast_ids]
+    torch.testing.assert_close(out.scores, expected)
+    plain = Occlusion(model, tokenizer, progress=False)(prompt, target)[0]
+    versus = Occlusion(model, tokenizer, progress=False)(prompt, contrast_ids)[0]
+    # occlusion is linear in the score: contrastive attributions are the difference of the two
+    finite = torch.isfinite(out.attributions)
+    torch.testing.assert_close(
+        out.attributions[finite], (plain.attributions - versus.attributions)[finite], atol=1e-5, rtol=1e-4
+    )
+    assert "vs" in out.to_html()
+
+
+def test_contrast_must_align_with_the_target(gpt2):
+    model, tokenizer = gpt2
+    with pytest.raises(ValueError, match="contrast has .* tokens but the continuation has"):
+        Occlusion(model, tokenizer, progress=False)("the cat", " sat on", contrast=[5])
+
+
+def test_user_score_function(gpt2):
+    model, tokenizer = gpt2
+
+    def entropy_free_logit(logits, target_ids):
+        return logits.gather(-1, target_ids.view(1, -1, 1).expand(logits.shape[0], -1, 1)).squeeze(-1) * 2
+
+    doubled = Occlusion(model, tokenizer, score=entropy_free_logit, progress=False)("the cat", " sat")[0]
+    logits = Occlusion(model, tokenizer, score="logits", progress=False)("the cat", " sat")[0]
+    torch.testing.assert_close(doubled.attributions, 2 * logits.attributions, equal_nan=True)
+    assert doubled.score == "entropy_free_logit"
