@@ -1,9 +1,11 @@
 """Perturbation methods: batched forward passes on copies of the input with elements removed.
 
 A perturbation method says which elements each row removes (`masks`, drawn from the explainer's seeded
-generator when random) and how the scores of those rows become attributions (`solve`). The pipeline builds the rows' token ids (removed elements' tokens replaced by the
-replacement token), runs them in chunks of `batch_size` under `torch.inference_mode()`, and scores the
-unperturbed input in the first chunk.
+generator when random) and how the scores of those rows become attributions (`solve`). The pipeline builds
+the rows' token ids (removed elements' tokens replaced by the replacement token), scores the unperturbed
+input once, and runs the rows in chunks of `batch_size` under `torch.inference_mode()`. For a causal LM, a
+chunk whose rows all keep the first k tokens reuses the input's KV cache for them and runs only the rest
+(Occlusion of late elements costs a fraction of a full forward).
 """
 
 from __future__ import annotations
@@ -31,17 +33,22 @@ class PerturbationExplainer(AttributionExplainer):
 
     def attribute(self, task: Task, sample: Sample) -> MethodResult:
         masks = self.masks(sample, self.generator())
-        scores = self.perturbed_scores(task, sample, masks)
-        return MethodResult(attributions=self.solve(sample, masks, scores[1:], scores[0]), scores=scores[0])
+        input_scores, scores = self.perturbed_scores(task, sample, masks)
+        return MethodResult(attributions=self.solve(sample, masks, scores, input_scores), scores=input_scores)
 
-    def perturbed_scores(self, task: Task, sample: Sample, masks: torch.Tensor) -> torch.Tensor:
-        """Scores `(1 + n_rows, n_targets)` of the input followed by each masked row."""
+    def perturbed_scores(
+        self, task: Task, sample: Sample, masks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of the input `(n_targets,)` and of each masked row `(n_rows, n_targets)`."""
         token_masks = (masks.float() @ element_matrix(sample).T) > 0
-        token_masks = torch.cat([torch.zeros(1, token_masks.shape[1], dtype=torch.bool), token_masks])
+        length = token_masks.shape[1]
+        first_changed = torch.where(token_masks.any(1), token_masks.float().argmax(1), length)
         replacement = self.replacement_id(task)
         outputs = []
         with torch.inference_mode():
-            for chunk in self.batches(token_masks.shape[0], token_masks.shape[1]):
+            state, input_scores = task.input_state(sample)
+            for chunk in self.batches(token_masks.shape[0], length):
                 ids = sample.input_ids.masked_fill(token_masks[chunk], replacement)
-                outputs.append(task.scores(sample, input_ids=ids).float().cpu())
-        return torch.cat(outputs)
+                start = int(first_changed[chunk].min())
+                outputs.append(task.scores_after(sample, ids, start, state, input_scores).float().cpu())
+        return input_scores.float().cpu(), torch.cat(outputs)

@@ -8,10 +8,12 @@ continuation tokens.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
 import torch
+from transformers import DynamicCache
 
 from interpreto.attribution.granularity import Elements, Granularity, group_tokens
 from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text
@@ -37,6 +39,45 @@ class GenerationTask(Task):
         if self._keeps_logits:
             return self.model(**model_kwargs, use_cache=False, logits_to_keep=n_targets).logits
         return self.model(**model_kwargs, use_cache=False).logits[:, -n_targets:]
+
+    def input_state(self, sample: Sample) -> tuple[DynamicCache | None, torch.Tensor]:
+        """Scores of the unperturbed input and its KV cache, reused by perturbed rows that share a prefix."""
+        if not self._keeps_logits:
+            return super().input_state(sample)
+        ids = sample.input_ids[None].to(self.device)
+        output = self.model(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            use_cache=True,
+            logits_to_keep=sample.n_targets,
+        )
+        cache = output.past_key_values if isinstance(output.past_key_values, DynamicCache) else None
+        return cache, self.score_values(output.logits, sample)[0]
+
+    def scores_after(
+        self, sample: Sample, input_ids: torch.Tensor, start: int, state, input_scores: torch.Tensor
+    ) -> torch.Tensor:
+        """Runs only positions from `start` on, over the input's cached keys and values before it; scored
+        positions before `start` keep the input's scores (a causal LM cannot see the change)."""
+        if state is None or start < 1:
+            return self.scores(sample, input_ids=input_ids)
+        rows, length = input_ids.shape
+        if start >= length:
+            return input_scores[None].expand(rows, -1)
+        n_scored = min(sample.n_targets, length - start)
+        cache = copy.deepcopy(state)
+        cache.crop(start - cache.get_seq_length())  # a negative count removes that many tokens
+        cache.batch_repeat_interleave(rows)
+        logits = self.model(
+            input_ids=input_ids[:, start:].to(self.device),
+            attention_mask=torch.ones(rows, length, dtype=torch.long, device=self.device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=n_scored,
+        ).logits
+        scores = input_scores.to(logits.device)[None].repeat(rows, 1)
+        scores[:, sample.n_targets - n_scored :] = self.score_values(logits, sample, slice(-n_scored, None))
+        return scores
 
     def prepare(
         self, inputs: Inputs, targets: Targets, granularity: Granularity, **generate_kwargs: Any

@@ -78,11 +78,28 @@ class Task:
         Give either `input_ids` `(rows, seq)` or `inputs_embeds` `(rows, seq, hidden)`. Gradients flow when the
         caller enables them; callers that only read scores run this under `torch.inference_mode()`.
         """
-        values = self.target_logits(sample, self.model_kwargs(sample, input_ids, inputs_embeds)).float()
-        scores = self.score_function(values, sample.target_ids.to(values.device))
+        values = self.target_logits(sample, self.model_kwargs(sample, input_ids, inputs_embeds))
+        return self.score_values(values, sample)
+
+    def score_values(self, values: torch.Tensor, sample: Sample, steps: slice = slice(None)) -> torch.Tensor:
+        """Scores `(rows, n)` from logits `(rows, n, vocab_or_labels)` of the targets `steps` selects."""
+        values = values.float()
+        scores = self.score_function(values, sample.target_ids[steps].to(values.device))
         if sample.contrast_ids is not None:
-            scores = scores - self.score_function(values, sample.contrast_ids.to(values.device))
+            scores = scores - self.score_function(values, sample.contrast_ids[steps].to(values.device))
         return scores
+
+    def input_state(self, sample: Sample) -> tuple[Any, torch.Tensor]:
+        """Scores of the unperturbed input `(n_targets,)`, and what later calls may reuse of its computation
+        (nothing here; generation keeps its KV cache). Run under `torch.inference_mode()`."""
+        return None, self.scores(sample, input_ids=sample.input_ids[None])[0]
+
+    def scores_after(
+        self, sample: Sample, input_ids: torch.Tensor, start: int, state: Any, input_scores: torch.Tensor
+    ) -> torch.Tensor:
+        """Scores of rows equal to the input before position `start`; tasks that can, reuse `state` for that
+        unchanged prefix. Run under `torch.inference_mode()`."""
+        return self.scores(sample, input_ids=input_ids)
 
     def model_kwargs(
         self,

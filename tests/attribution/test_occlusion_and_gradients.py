@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from interpreto import Granularity, InputXGradient, IntegratedGradients, Occlusion, Saliency
+from interpreto.model.tokens import replacement_token_id
 from tests.conftest import scaled_head
 
 TEXT = "the movie was unbelievable, really great!"
@@ -107,3 +108,33 @@ def test_signed_methods_show_evidence_against(planted, method):
     out = method(model, tokenizer, progress=False)("the awful movie", targets="positive")[0]
     assert out.elements[int(out.attributions[0].argmin())] == "awful"
     assert out.attributions[0, 1] < 0
+
+
+@pytest.mark.parametrize("model_name", ["gpt2", "llama"])
+def test_generation_occlusion_reusing_the_prefix_cache_equals_full_forwards(model_name, request):
+    """With batch_size=1 each row reuses the KV cache up to its first occluded token; with a memory cap the
+    chunks change; the numbers must equal plain full forwards."""
+    model, tokenizer = request.getfixturevalue(model_name)
+    prompt, continuation = "the cat sat on the mat and", " the dog ran"
+    reused = Occlusion(model, tokenizer, granularity="token", batch_size=1, progress=False)(
+        prompt, continuation
+    )[0]
+    capped = Occlusion(model, tokenizer, granularity="token", max_batch_tokens=40, progress=False)(
+        prompt, continuation
+    )[0]
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    target_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + target_ids[:-1]])
+    first_text = int(ids[0, 0] == tokenizer.bos_token_id) if tokenizer.bos_token_id is not None else 0
+    with torch.no_grad():
+        rows = ids.repeat(ids.shape[1] - first_text, 1)
+        for row, position in enumerate(range(first_text, ids.shape[1])):
+            rows[row, position] = replacement_token_id(tokenizer)
+        steps = torch.arange(len(prompt_ids) - 1, ids.shape[1])
+        full = model(ids).logits[0, steps].log_softmax(-1)[torch.arange(len(target_ids)), target_ids]
+        occluded = model(rows).logits[:, steps].log_softmax(-1)[:, torch.arange(len(target_ids)), target_ids]
+    expected = (full[None] - occluded).T  # (targets, fed positions); the last target token is never fed
+    expected = torch.cat([expected, torch.full((len(target_ids), 1), float("nan"))], dim=1)
+    finite = torch.isfinite(reused.attributions)
+    torch.testing.assert_close(reused.attributions[finite], expected[finite], atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(capped.attributions, reused.attributions, atol=2e-5, rtol=1e-4, equal_nan=True)
