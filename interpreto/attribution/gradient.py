@@ -1,9 +1,10 @@
 """Gradient methods: batched forward+backward passes on input embeddings.
 
-A gradient method says which rows of input embeddings to differentiate at (`rows`: the input itself, a path
-from a baseline, noisy copies...), how one row's gradient becomes token scores (`token_scores`), and how the
-rows' element scores combine (`reduce`: a weighted sum by default; a mean of squares or a variance for the
-noise-tunnel methods). The pipeline runs rows in chunks: one forward per chunk, one `torch.autograd.grad` per
+A gradient method says at which points to differentiate and what each gradient is multiplied by (`rows`:
+the input itself times itself for InputXGradient, a path from a baseline times (x - b) for IntegratedGradients,
+noisy copies...), and how the rows' element scores combine (`reduce`: a weighted sum by default; a mean of
+squares or a variance for the noise-tunnel methods). A row's token scores are `factor . gradient`
+(`token_scores`; Saliency takes the gradient's norm instead). The pipeline runs rows in chunks: one forward per chunk, one `torch.autograd.grad` per
 target reusing that forward's graph, gradients taken with respect to the embeddings only (the model's
 parameters get no `.grad`).
 """
@@ -18,42 +19,53 @@ from interpreto.model.task import Task
 
 
 class GradientExplainer(AttributionExplainer):
-    """Base of gradient methods. Subclasses define `rows` and `token_scores`, and may override `reduce`.
+    """Base of gradient methods. Subclasses define `rows`, and may override `token_scores` and `reduce`.
 
     A row's token scores become element scores by summing over each element's tokens
     (`element_reduction = "sum"`, so completeness holds at every granularity) or as an L2 norm (`"l2"`, for
-    gradient norms); then the rows' element scores are combined by `reduce`.
+    gradient norms); then the rows' element scores are combined by `reduce`. `baseline_value` (None, a float
+    or a `(hidden,)` tensor) sets the baseline of the methods that take one.
     """
 
     element_reduction = "sum"
+    baseline_value: float | torch.Tensor | None = None
 
     def rows(
-        self, inputs: torch.Tensor, baseline: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embeddings to differentiate at, `(n_rows, seq, hidden)`, and their weights `(n_rows,)`."""
+        self, sample: Sample, inputs: torch.Tensor, baseline: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Points to differentiate at `(n_rows, seq, hidden)`, their weights `(n_rows,)`, and the factors their
+        gradients are multiplied by, `(n_rows, seq, hidden)` or `(1, seq, hidden)` for all rows (None for
+        methods that only read gradients)."""
         raise NotImplementedError
 
-    def token_scores(
-        self, rows: torch.Tensor, gradients: torch.Tensor, inputs: torch.Tensor, baseline: torch.Tensor
-    ) -> torch.Tensor:
-        """Per-row token scores `(n_rows, seq)` from the rows and their gradients `(n_rows, seq, hidden)`."""
-        raise NotImplementedError
+    def token_scores(self, gradients: torch.Tensor, factors: torch.Tensor | None) -> torch.Tensor:
+        """Per-row token scores `(n_rows, seq)`: `factor . gradient` over the hidden dimension."""
+        return (gradients.float() * factors.float()).sum(-1)
 
     def reduce(self, row_scores: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Combines element scores of all rows `(n_rows, n_targets, n_elements)` into `(n_targets, n_elements)`."""
         return torch.einsum("r,rte->te", weights.to(row_scores.dtype), row_scores)
 
     def baseline(self, task: Task, sample: Sample, inputs: torch.Tensor) -> torch.Tensor:
-        """The replacement token's embedding at every maskable position; special tokens kept."""
-        replacement = task.embed(torch.tensor([self.replacement_id(task)]))[0]
+        """At every maskable position, `baseline_value` or else the replacement token's embedding; special
+        tokens kept."""
+        if self.baseline_value is None:
+            value = task.embed(torch.tensor([self.replacement_id(task)]))[0]
+        else:
+            value = torch.as_tensor(self.baseline_value, dtype=inputs.dtype, device=inputs.device)
+            if value.dim() not in (0, 1) or (value.dim() == 1 and value.numel() != inputs.shape[-1]):
+                raise ValueError(
+                    f"baseline must be a float or a tensor of shape ({inputs.shape[-1]},), "
+                    f"got shape {tuple(value.shape)}."
+                )
         maskable = sample.maskable.to(inputs.device)[:, None]
-        return torch.where(maskable, replacement.expand_as(inputs), inputs)
+        return torch.where(maskable, value.expand_as(inputs), inputs)
 
     def attribute(self, task: Task, sample: Sample) -> MethodResult:
         inputs = task.embed(sample.input_ids)
         baseline = self.baseline(task, sample, inputs)
-        rows, weights = self.rows(inputs, baseline, self.generator())
-        row_scores, row_outputs = self._row_element_scores(task, sample, rows, inputs, baseline)
+        points, weights, factors = self.rows(sample, inputs, baseline, self.generator())
+        row_scores, row_outputs = self._row_element_scores(task, sample, points, factors)
         return self.finish(task, sample, self.reduce(row_scores, weights), row_outputs, inputs, baseline)
 
     def finish(
@@ -75,7 +87,7 @@ class GradientExplainer(AttributionExplainer):
         return token_scores @ matrix
 
     def _row_element_scores(
-        self, task: Task, sample: Sample, rows: torch.Tensor, inputs: torch.Tensor, baseline: torch.Tensor
+        self, task: Task, sample: Sample, rows: torch.Tensor, factors: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Runs the chunks; returns element scores `(n_rows, n_targets, n_elements)` and row scores
         `(n_rows, n_targets)`."""
@@ -84,6 +96,7 @@ class GradientExplainer(AttributionExplainer):
         element_scores, outputs = [], []
         for chunk in self.batches(rows.shape[0], rows.shape[1]):
             chunk_rows = rows[chunk].detach().requires_grad_(True)
+            chunk_factors = factors if factors is None or factors.shape[0] == 1 else factors[chunk]
             per_target = []
             with torch.enable_grad():
                 row_scores = task.scores(sample, inputs_embeds=chunk_rows)
@@ -91,7 +104,7 @@ class GradientExplainer(AttributionExplainer):
                     (gradients,) = torch.autograd.grad(
                         row_scores[:, target].sum(), chunk_rows, retain_graph=target < n_targets - 1
                     )
-                    scores = self.token_scores(chunk_rows.detach(), gradients, inputs, baseline)
+                    scores = self.token_scores(gradients, chunk_factors)
                     per_target.append(self.to_elements(scores.float().cpu(), matrix))
             element_scores.append(torch.stack(per_target, dim=1))
             outputs.append(row_scores.detach().float().cpu())

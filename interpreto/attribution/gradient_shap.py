@@ -75,17 +75,6 @@ class GradientShap(NoiseTunnelExplainer):
         ):
             raise TypeError(f"baseline must be None, a float or a tensor of shape (hidden,), got {value!r}.")
 
-    def baseline(self, task, sample, inputs: torch.Tensor) -> torch.Tensor:
-        if self.baseline_value is None:
-            return super().baseline(task, sample, inputs)
-        value = torch.as_tensor(self.baseline_value, dtype=inputs.dtype, device=inputs.device)
-        if value.dim() not in (0, 1) or (value.dim() == 1 and value.numel() != inputs.shape[-1]):
-            raise ValueError(
-                f"baseline must be a float or a tensor of shape ({inputs.shape[-1]},), got shape {tuple(value.shape)}."
-            )
-        maskable = sample.maskable.to(inputs.device)[:, None]
-        return torch.where(maskable, value.expand_as(inputs), inputs)
-
     def samples(self, inputs, baseline, text, generator) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.n_perturbations
         noisy_inputs = inputs[None] + text_noise(n, inputs, text, self.noise_std, generator)

@@ -24,13 +24,8 @@ class InputXGradient(GradientExplainer):
         torch.Size([1, 4])
     """
 
-    def rows(
-        self, inputs: torch.Tensor, baseline: torch.Tensor, generator=None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return inputs[None], torch.ones(1)
-
-    def token_scores(self, rows, gradients, inputs, baseline) -> torch.Tensor:
-        return (rows.float() * gradients.float()).sum(-1)
+    def rows(self, sample, inputs, baseline, generator):
+        return inputs[None], torch.ones(1), inputs[None]
 
     def finish(self, task, sample, attributions, row_outputs, inputs, baseline) -> MethodResult:
         return MethodResult(attributions=attributions, scores=row_outputs[0])

@@ -84,26 +84,11 @@ class IntegratedGradients(GradientExplainer):
             raise ValueError(f"n_perturbations must be a positive integer, got {self.n_perturbations!r}.")
         quadrature(max(self.n_perturbations, 2), self.method)
 
-    def baseline(self, task, sample, inputs: torch.Tensor) -> torch.Tensor:
-        if self.baseline_value is None:
-            return super().baseline(task, sample, inputs)
-        value = torch.as_tensor(self.baseline_value, dtype=inputs.dtype, device=inputs.device)
-        if value.dim() not in (0, 1) or (value.dim() == 1 and value.numel() != inputs.shape[-1]):
-            raise ValueError(
-                f"baseline must be a float or a tensor of shape ({inputs.shape[-1]},), got shape {tuple(value.shape)}."
-            )
-        maskable = sample.maskable.to(inputs.device)[:, None]
-        return torch.where(maskable, value.expand_as(inputs), inputs)
-
-    def rows(
-        self, inputs: torch.Tensor, baseline: torch.Tensor, generator=None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def rows(self, sample, inputs: torch.Tensor, baseline: torch.Tensor, generator):
         alphas, weights = quadrature(self.n_perturbations, self.method)
         alphas = alphas.to(inputs.device, inputs.dtype)[:, None, None]
-        return baseline[None] + alphas * (inputs - baseline)[None], weights
-
-    def token_scores(self, rows, gradients, inputs, baseline) -> torch.Tensor:
-        return (gradients.float() * (inputs - baseline).float()[None]).sum(-1)
+        difference = (inputs - baseline)[None]
+        return baseline[None] + alphas * difference, weights, difference
 
     def finish(self, task, sample, attributions, row_outputs, inputs, baseline) -> MethodResult:
         with torch.inference_mode():

@@ -8,10 +8,8 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.base import MethodResult
 from interpreto.attribution.perturbation import PerturbationExplainer
 from interpreto.model.sample import Model, Sample, Tokenizer
-from interpreto.model.task import Task
 
 
 def size_mass(n: int) -> torch.Tensor:
@@ -183,10 +181,7 @@ class KernelShap(PerturbationExplainer):
             )
         return attributions
 
-    def attribute(self, task: Task, sample: Sample) -> MethodResult:
-        masks = self.masks(sample, self.generator())
-        input_scores, scores = self.perturbed_scores(task, sample, masks)
-        attributions = self.solve(sample, masks, scores, input_scores)
+    def convergence_delta(self, sample, scores, input_scores, attributions) -> torch.Tensor:
+        """Efficiency residual: sum of attributions minus (f(x) - f(all visible elements removed))."""
         total = attributions.masked_fill(~sample.visible, 0.0).sum(-1)
-        delta = total - (input_scores.double() - scores[0].double())
-        return MethodResult(attributions=attributions, scores=input_scores, convergence_delta=delta)
+        return total - (input_scores.double() - scores[0].double())

@@ -20,10 +20,8 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.base import MethodResult
 from interpreto.attribution.gradient import GradientExplainer
-from interpreto.model.sample import Model, Sample, Tokenizer
-from interpreto.model.task import Task
+from interpreto.model.sample import Model, Tokenizer
 
 
 def embedding_scale(inputs: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
@@ -102,19 +100,6 @@ class NoiseTunnelExplainer(GradientExplainer):
         `(n_perturbations, seq, hidden)`; `text` `(seq,)` is True at text positions."""
         raise NotImplementedError
 
-    def token_scores(self, rows, gradients, factors, baseline) -> torch.Tensor:
-        return (gradients.float() * factors.float()).sum(-1)
-
-    def attribute(self, task: Task, sample: Sample) -> MethodResult:
-        inputs = task.embed(sample.input_ids)
-        baseline = self.baseline(task, sample, inputs)
-        text = sample.maskable.to(inputs.device)
-        points, factors = self.samples(inputs, baseline, text, self.generator())
-        weights = torch.full((points.shape[0],), 1.0 / points.shape[0])
-        row_scores = []
-        for chunk in self.batches(points.shape[0], points.shape[1]):
-            # `token_scores` sees a chunk's rows but not their index: each chunk runs alone, with its own
-            # factors in the slot of `inputs`
-            scores, _ = self._row_element_scores(task, sample, points[chunk], factors[chunk], baseline)
-            row_scores.append(scores)
-        return MethodResult(attributions=self.reduce(torch.cat(row_scores), weights))
+    def rows(self, sample, inputs, baseline, generator):
+        points, factors = self.samples(inputs, baseline, sample.maskable.to(inputs.device), generator)
+        return points, torch.full((points.shape[0],), 1.0 / points.shape[0]), factors

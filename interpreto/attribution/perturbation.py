@@ -31,16 +31,26 @@ class PerturbationExplainer(AttributionExplainer):
         `(n_targets,)`. `sample.visible` tells which elements can influence each target."""
         raise NotImplementedError
 
+    def convergence_delta(
+        self, sample: Sample, scores: torch.Tensor, input_scores: torch.Tensor, attributions: torch.Tensor
+    ) -> torch.Tensor | None:
+        """The method's axiom residual per target (None for methods without one)."""
+        return None
+
     def attribute(self, task: Task, sample: Sample) -> MethodResult:
         masks = self.masks(sample, self.generator())
         input_scores, scores = self.perturbed_scores(task, sample, masks)
-        return MethodResult(attributions=self.solve(sample, masks, scores, input_scores), scores=input_scores)
+        attributions = self.solve(sample, masks, scores, input_scores)
+        delta = self.convergence_delta(sample, scores, input_scores, attributions)
+        return MethodResult(attributions=attributions, scores=input_scores, convergence_delta=delta)
 
     def perturbed_scores(
         self, task: Task, sample: Sample, masks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores of the input `(n_targets,)` and of each masked row `(n_rows, n_targets)`."""
+        """Scores of the input `(n_targets,)` and of each masked row `(n_rows, n_targets)`; rows that mask the
+        same tokens run once."""
         token_masks = (masks.float() @ element_matrix(sample).T) > 0
+        token_masks, repeated = torch.unique(token_masks, dim=0, return_inverse=True)
         length = token_masks.shape[1]
         first_changed = torch.where(token_masks.any(1), token_masks.float().argmax(1), length)
         replacement = self.replacement_id(task)
@@ -51,4 +61,4 @@ class PerturbationExplainer(AttributionExplainer):
                 ids = sample.input_ids.masked_fill(token_masks[chunk], replacement)
                 start = int(first_changed[chunk].min())
                 outputs.append(task.scores_after(sample, ids, start, state, input_scores).float().cpu())
-        return input_scores.float().cpu(), torch.cat(outputs)
+        return input_scores.float().cpu(), torch.cat(outputs)[repeated]

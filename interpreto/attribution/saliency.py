@@ -28,12 +28,10 @@ class Saliency(GradientExplainer):
 
     element_reduction = "l2"
 
-    def rows(
-        self, inputs: torch.Tensor, baseline: torch.Tensor, generator=None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return inputs[None], torch.ones(1)
+    def rows(self, sample, inputs, baseline, generator):
+        return inputs[None], torch.ones(1), None
 
-    def token_scores(self, rows, gradients, inputs, baseline) -> torch.Tensor:
+    def token_scores(self, gradients: torch.Tensor, factors: None) -> torch.Tensor:
         return gradients.float().norm(dim=-1)
 
     def finish(self, task, sample, attributions, row_outputs, inputs, baseline) -> MethodResult:

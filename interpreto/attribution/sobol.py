@@ -13,10 +13,8 @@ import numpy as np
 import torch
 from scipy.stats import qmc
 
-from interpreto.attribution.base import MethodResult, element_matrix
 from interpreto.attribution.perturbation import PerturbationExplainer
 from interpreto.model.sample import Model, Sample, Tokenizer
-from interpreto.model.task import Task
 
 INDICES = ("total", "first")
 
@@ -216,18 +214,6 @@ class Sobol(PerturbationExplainer):
                 stacklevel=2,
             )
         return a, b
-
-    def attribute(self, task: Task, sample: Sample) -> MethodResult:
-        masks = self.masks(sample, self.generator())
-        # Many rows repeat (A_B^(i) equals A wherever both bits agree): each distinct token mask runs once.
-        token_masks = (masks.float() @ element_matrix(sample).T) > 0
-        _, inverse = torch.unique(token_masks, dim=0, return_inverse=True)
-        first_row = torch.full((int(inverse.max()) + 1,), len(inverse)).scatter_reduce(
-            0, inverse, torch.arange(len(inverse)), reduce="amin"
-        )
-        input_scores, distinct_scores = self.perturbed_scores(task, sample, masks[first_row])
-        attributions = self.solve(sample, masks, distinct_scores[inverse], input_scores)
-        return MethodResult(attributions=attributions, scores=input_scores)
 
     def solve(
         self, sample: Sample, masks: torch.Tensor, scores: torch.Tensor, input_scores: torch.Tensor
