@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -108,12 +109,8 @@ class AttributionExplainer:
         raise NotImplementedError
 
     def _check_parameters(self) -> None:
-        for name in ("batch_size", "max_batch_tokens"):
-            value = getattr(self, name)
-            if name == "max_batch_tokens" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        check_integer("batch_size", self.batch_size)
+        check_integer("max_batch_tokens", self.max_batch_tokens, allow_none=True)
 
     def _granularity(self) -> Granularity:
         try:
@@ -179,6 +176,15 @@ class AttributionExplainer:
         show = self.progress and len(starts) > 1
         for start in tqdm(starts, desc="batches", leave=False, disable=not show):
             yield slice(start, min(start + size, n_rows))
+
+
+def check_integer(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> None:
+    """Raises a `ValueError` naming the argument unless `value` is an integer >= `minimum` (or None if allowed)."""
+    if allow_none and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        bound = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+        raise ValueError(f"{name} must be {'None or ' if allow_none else ''}{bound}, got {value!r}.")
 
 
 def element_matrix(sample: Sample) -> torch.Tensor:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from interpreto.attribution.base import MethodResult
+from interpreto.attribution.base import MethodResult, check_integer
 from interpreto.attribution.gradient import GradientExplainer
 from interpreto.model.sample import Model, Tokenizer
 
@@ -76,12 +76,7 @@ class IntegratedGradients(GradientExplainer):
 
     def _check_parameters(self) -> None:
         super()._check_parameters()
-        if (
-            isinstance(self.n_perturbations, bool)
-            or not isinstance(self.n_perturbations, int)
-            or self.n_perturbations < 1
-        ):
-            raise ValueError(f"n_perturbations must be a positive integer, got {self.n_perturbations!r}.")
+        check_integer("n_perturbations", self.n_perturbations)
         quadrature(max(self.n_perturbations, 2), self.method)
 
     def rows(self, sample, inputs: torch.Tensor, baseline: torch.Tensor, generator):

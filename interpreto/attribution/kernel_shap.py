@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from interpreto.attribution.base import check_integer
 from interpreto.attribution.perturbation import PerturbationExplainer
 from interpreto.model.sample import Model, Sample, Tokenizer
 
@@ -149,11 +150,8 @@ class KernelShap(PerturbationExplainer):
 
     def _check_parameters(self) -> None:
         super()._check_parameters()
-        value = self.n_perturbations
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"n_perturbations must be a positive integer, got {value!r}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}.")
+        check_integer("n_perturbations", self.n_perturbations)
+        check_integer("seed", self.seed, minimum=0)
 
     def masks(self, sample: Sample, generator: torch.Generator) -> torch.Tensor:
         """The fully replaced row, then the sampled coalitions, as removal masks `(1 + rows, n_elements)`.

@@ -15,11 +15,12 @@ norm of a typical token embedding, on any model.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import torch
 
+from interpreto.attribution.base import check_integer
 from interpreto.attribution.gradient import GradientExplainer
 from interpreto.model.sample import Model, Tokenizer
 
@@ -83,15 +84,9 @@ class NoiseTunnelExplainer(GradientExplainer):
 
     def _check_parameters(self) -> None:
         super()._check_parameters()
-        n = self.n_perturbations
-        if isinstance(n, bool) or not isinstance(n, Integral) or n < self.min_perturbations:
-            least = (
-                "a positive integer" if self.min_perturbations == 1 else f"at least {self.min_perturbations}"
-            )
-            raise ValueError(f"n_perturbations must be {least} for {type(self).__name__}, got {n!r}.")
+        check_integer("n_perturbations", self.n_perturbations, minimum=self.min_perturbations)
         check_std("noise_std", self.noise_std)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, Integral):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}.")
+        check_integer("seed", self.seed, minimum=0)
 
     def samples(
         self, inputs: torch.Tensor, baseline: torch.Tensor, text: torch.Tensor, generator: torch.Generator

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy.stats import qmc
 
+from interpreto.attribution.base import check_integer
 from interpreto.attribution.perturbation import PerturbationExplainer
 from interpreto.model.sample import Model, Sample, Tokenizer
 
@@ -164,16 +165,13 @@ class Sobol(PerturbationExplainer):
 
     def _check_parameters(self) -> None:
         super()._check_parameters()
-        n = self.n_perturbations
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
-            raise ValueError(f"n_perturbations must be None or an integer of at least 2, got {n!r}.")
+        check_integer("n_perturbations", self.n_perturbations, minimum=2, allow_none=True)
         if self.index not in INDICES:
             raise ValueError(f"index={self.index!r} is unknown: use one of {list(INDICES)}.")
         p = self.keep_probability
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
             raise ValueError(f"keep_probability must be a number strictly between 0 and 1, got {p!r}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}.")
+        check_integer("seed", self.seed, minimum=0)
 
     def masks(self, sample: Sample, generator: torch.Generator) -> torch.Tensor:
         """Rows A, then B, then A_B^(1) ... A_B^(n): True where the element is removed.

@@ -221,9 +221,9 @@ def test_model_and_tokenizer_unchanged(bert, method):
 
 def test_errors_name_the_argument(bert):
     model, tokenizer = bert
-    with pytest.raises(ValueError, match="n_perturbations must be a positive integer for SmoothGrad, got 0"):
+    with pytest.raises(ValueError, match="n_perturbations must be a positive integer, got 0"):
         SmoothGrad(model, tokenizer, n_perturbations=0, progress=False)(TEXT)
-    with pytest.raises(ValueError, match="n_perturbations must be at least 2 for VarGrad, got 1"):
+    with pytest.raises(ValueError, match="n_perturbations must be an integer of at least 2, got 1"):
         VarGrad(model, tokenizer, n_perturbations=1, progress=False)(TEXT)
     with pytest.raises(ValueError, match=r"noise_std must be a non-negative number \(a fraction"):
         SquareGrad(model, tokenizer, noise_std=-0.5, progress=False)(TEXT)
