@@ -92,6 +92,8 @@ class Task:
     def input_state(self, sample: Sample) -> tuple[Any, torch.Tensor]:
         """Scores of the unperturbed input `(n_targets,)`, and what later calls may reuse of its computation
         (nothing here; generation keeps its KV cache). Run under `torch.inference_mode()`."""
+        if sample.scores is not None:  # already computed when the target was the predicted class
+            return None, sample.scores
         return None, self.scores(sample, input_ids=sample.input_ids[None])[0]
 
     def scores_after(
