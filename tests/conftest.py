@@ -7,9 +7,30 @@ import os
 import pytest
 import torch
 
+import interpreto
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one thread per xdist worker: two workers with two threads each on two cores run 10x slower
     torch.set_num_threads(1)
+
+
+# every attribution method, gradient ones first
+ALL_METHODS = [
+    getattr(interpreto, name)
+    for name in (
+        "Saliency",
+        "InputXGradient",
+        "IntegratedGradients",
+        "GradientShap",
+        "SmoothGrad",
+        "SquareGrad",
+        "VarGrad",
+        "Occlusion",
+        "Lime",
+        "KernelShap",
+        "Sobol",
+    )
+]
 
 
 @pytest.fixture(scope="session")

@@ -7,32 +7,16 @@ import torch
 
 from interpreto import (
     GradientShap,
-    InputXGradient,
     IntegratedGradients,
     KernelShap,
     Lime,
     Occlusion,
-    Saliency,
     SmoothGrad,
-    Sobol,
     SquareGrad,
     VarGrad,
 )
-from tests.conftest import assert_unchanged, snapshot
+from tests.conftest import ALL_METHODS, assert_unchanged, snapshot
 
-METHODS = [
-    Saliency,
-    InputXGradient,
-    IntegratedGradients,
-    GradientShap,
-    SmoothGrad,
-    SquareGrad,
-    VarGrad,
-    Occlusion,
-    Lime,
-    KernelShap,
-    Sobol,
-]
 SAMPLED = {IntegratedGradients, GradientShap, SmoothGrad, SquareGrad, VarGrad, Lime, KernelShap}
 
 
@@ -40,7 +24,7 @@ def _explainer(method, model, tokenizer):
     return method(model, tokenizer, progress=False, **({"n_perturbations": 8} if method in SAMPLED else {}))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ALL_METHODS)
 @pytest.mark.parametrize("train_mode", [True, False])
 def test_classifier_unchanged_and_explained_in_eval_mode(bert, method, train_mode):
     model, tokenizer = bert
@@ -55,7 +39,7 @@ def test_classifier_unchanged_and_explained_in_eval_mode(bert, method, train_mod
     model.eval()
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ALL_METHODS)
 def test_decoder_without_pad_token_unchanged(gpt2, method):
     model, tokenizer = gpt2
     assert tokenizer.pad_token is None
@@ -89,7 +73,7 @@ def test_user_hooks_kept_and_none_added(bert):
         handle.remove()
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ALL_METHODS)
 def test_unchanged_after_a_call_that_raised(bert, method):
     model, tokenizer = bert
     model.train()

@@ -11,11 +11,7 @@ import pytest
 import torch
 
 from interpreto import (
-    GradientShap,
     InputXGradient,
-    IntegratedGradients,
-    KernelShap,
-    Lime,
     Occlusion,
     Saliency,
     SmoothGrad,
@@ -23,20 +19,8 @@ from interpreto import (
     SquareGrad,
     VarGrad,
 )
+from tests.conftest import ALL_METHODS
 
-ALL_METHODS = [
-    Saliency,
-    InputXGradient,
-    IntegratedGradients,
-    GradientShap,
-    SmoothGrad,
-    SquareGrad,
-    VarGrad,
-    Occlusion,
-    Lime,
-    KernelShap,
-    Sobol,
-]
 SMALL = {"n_perturbations": 64}  # a fast budget for the sampling methods
 
 
