@@ -140,6 +140,10 @@ def _group_by_spans(
     for key, members in sorted(groups.items(), key=lambda item: min(item[1])):
         merged = [k for k in range(len(spans)) if root(k) == key]
         start, end = min(spans[k][0] for k in merged), max(spans[k][1] for k in merged)
+        # clip to the tokens' own characters: a punctuation run may extend into markup that is not text
+        # (".<|" where "<|im_end|>" is a template token)
+        start = max(start, min(offsets[i][0] for i in members))
+        end = min(end, max(offsets[i][1] for i in members))
         labels.append(text[start:end])
         element_spans.append((start, end))
         token_groups.append(members)

@@ -51,3 +51,11 @@ def test_token_spanning_two_words_merges_them():
 def test_whitespace_token_joins_the_next_word():
     elements = group_tokens("a  b", ["a", " ", "b"], [(0, 1), (1, 2), (3, 4)], [True] * 3, Granularity.WORD)
     assert elements.labels == ["a", "b"] and elements.token_groups == [[0], [1, 2]]
+
+
+def test_word_labels_stop_at_the_tokens_of_the_text():
+    """A punctuation run that continues into template markup shows only the text's characters."""
+    text = "colour.<|im_end|>"
+    tokens, offsets = ["colour", ".", "<|im_end|>"], [(0, 6), (6, 7), (7, 17)]
+    elements = group_tokens(text, tokens, offsets, [True, True, False], Granularity.WORD)
+    assert elements.labels == ["colour", "."]
