@@ -17,6 +17,13 @@ from interpreto.attribution import (
     load_explanations,
     save_explanations,
 )
+from interpreto.explainers import (
+    MultiLabelClassificationExplainer,
+    PairwiseSequenceClassificationExplainer,
+    SequenceClassificationExplainer,
+    ZeroShotClassificationExplainer,
+)
+from interpreto.visualization.figures import save_figure
 from interpreto.visualization.html import save_html
 
 __version__ = "0.1.0"
@@ -29,13 +36,18 @@ __all__ = [
     "IntegratedGradients",
     "KernelShap",
     "Lime",
+    "MultiLabelClassificationExplainer",
     "Occlusion",
+    "PairwiseSequenceClassificationExplainer",
     "Saliency",
+    "SequenceClassificationExplainer",
     "SmoothGrad",
     "Sobol",
     "SquareGrad",
     "VarGrad",
+    "ZeroShotClassificationExplainer",
     "load_explanations",
     "save_explanations",
+    "save_figure",
     "save_html",
 ]

@@ -121,7 +121,7 @@ def explain(arguments: argparse.Namespace) -> AttributionOutput:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `interpreto` command; returns the exit status.
 
-    Example:
+    Examples:
         >>> from interpreto.cli import build_parser
         >>> build_parser().parse_args(["explain", "my-model", "a text", "--method", "occlusion"]).method
         'occlusion'

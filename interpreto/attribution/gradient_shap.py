@@ -40,7 +40,7 @@ class GradientShap(NoiseTunnelExplainer):
         **kwargs: `granularity`, `batch_size`, `device`, `progress`, `score`, `truncation`,
             `replace_token_id`, `max_batch_tokens`, as in `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> from interpreto.attribution.gradient_shap import GradientShap
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

@@ -23,7 +23,7 @@ class Granularity(str, Enum):
         WORD: words and punctuation runs, from the tokenizer's character offsets.
         SENTENCE: sentences, split after `.`, `!`, `?` and at line breaks.
 
-    Example:
+    Examples:
         >>> from interpreto import Granularity
         >>> Granularity("word") is Granularity.WORD
         True

@@ -15,7 +15,7 @@ class InputXGradient(GradientExplainer):
 
     Args: see `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> from interpreto import InputXGradient
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

@@ -52,7 +52,7 @@ class IntegratedGradients(GradientExplainer):
         **kwargs: `granularity`, `batch_size`, `device`, `progress`, `score`, `truncation`,
             `replace_token_id`, as in `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> from interpreto import IntegratedGradients
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

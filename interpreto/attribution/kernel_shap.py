@@ -125,7 +125,7 @@ class KernelShap(PerturbationExplainer):
         **kwargs: `granularity`, `batch_size`, `device`, `progress`, `score`, `truncation`,
             `replace_token_id`, `max_batch_tokens`, as in `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> from interpreto.attribution.kernel_shap import KernelShap
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

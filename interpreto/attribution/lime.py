@@ -89,7 +89,7 @@ class Lime(PerturbationExplainer):
         **kwargs: `granularity`, `batch_size`, `device`, `progress`, `score`, `truncation`,
             `replace_token_id`, `max_batch_tokens`, as in `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from interpreto.attribution.lime import Lime
         >>> from interpreto.zoo.additive import additive_classifier

@@ -15,7 +15,7 @@ class Occlusion(PerturbationExplainer):
 
     Args: see `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> from interpreto import Occlusion
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

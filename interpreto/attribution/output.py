@@ -42,7 +42,7 @@ class AttributionOutput:
         contrasts: contrast token ids when the explained score is score(target) - score(contrast).
         contrast_names: their token strings.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from interpreto import AttributionOutput
         >>> out = AttributionOutput(text="Nice film", elements=["Nice", "film"],
@@ -135,6 +135,18 @@ class AttributionOutput:
 
         return to_html([self])
 
+    def to_png(self, path: str | Path) -> Path:
+        """Writes a static PNG figure of this explanation (see `interpreto.visualization.figures`)."""
+        from interpreto.visualization.figures import save_figure
+
+        return save_figure(self, path, format="png")
+
+    def to_svg(self, path: str | Path) -> Path:
+        """Writes a static SVG figure of this explanation, labels kept as text."""
+        from interpreto.visualization.figures import save_figure
+
+        return save_figure(self, path, format="svg")
+
     def _repr_html_(self) -> str:
         from interpreto.visualization.html import render_fragment
 
@@ -144,7 +156,7 @@ class AttributionOutput:
 def save_explanations(outputs: list[AttributionOutput], path: str | Path) -> None:
     """Writes explanations to a versioned JSON file (gzip when `path` ends with `.gz`).
 
-    Example:
+    Examples:
         >>> import tempfile, torch
         >>> from interpreto import AttributionOutput, save_explanations, load_explanations
         >>> out = AttributionOutput(text="a b", elements=["a", "b"], attributions=torch.ones(1, 2),

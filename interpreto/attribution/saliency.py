@@ -17,7 +17,7 @@ class Saliency(GradientExplainer):
 
     Args: see `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> from interpreto import Saliency
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

@@ -35,10 +35,16 @@ def log_probabilities(values: torch.Tensor, target_ids: torch.Tensor) -> torch.T
     return _gather(values.log_softmax(-1), target_ids)
 
 
+def sigmoid_probabilities(values: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
+    """The sigmoid probability of each target, independent of the other classes (multi-label classifiers)."""
+    return _gather(values.sigmoid(), target_ids)
+
+
 SCORES: dict[str, ScoreFunction] = {
     "logits": logits,
     "probabilities": probabilities,
     "log_probabilities": log_probabilities,
+    "sigmoid_probabilities": sigmoid_probabilities,
 }
 
 

@@ -30,7 +30,7 @@ class SmoothGrad(NoiseTunnelExplainer):
         **kwargs: `granularity`, `batch_size`, `device`, `progress`, `score`, `truncation`,
             `replace_token_id`, `max_batch_tokens`, as in `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> from interpreto.attribution.smooth_grad import SmoothGrad
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

@@ -138,7 +138,7 @@ class Sobol(PerturbationExplainer):
         **kwargs: `granularity`, `batch_size`, `device`, `progress`, `score`, `truncation`,
             `replace_token_id`, `max_batch_tokens`, as in `AttributionExplainer`.
 
-    Example:
+    Examples:
         >>> from interpreto.attribution.sobol import Sobol
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

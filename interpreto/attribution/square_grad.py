@@ -22,7 +22,7 @@ class SquareGrad(SmoothGrad):
 
     Args: as `SmoothGrad` (`n_perturbations=50`, `noise_std=0.1`, `seed=0`).
 
-    Example:
+    Examples:
         >>> from interpreto.attribution.square_grad import SquareGrad
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

@@ -22,7 +22,7 @@ class VarGrad(SmoothGrad):
 
     Args: as `SmoothGrad` (`n_perturbations=50`, at least 2; `noise_std=0.1`, `seed=0`).
 
-    Example:
+    Examples:
         >>> from interpreto.attribution.var_grad import VarGrad
         >>> from interpreto.zoo import tiny_bert_classifier
         >>> model, tokenizer = tiny_bert_classifier()

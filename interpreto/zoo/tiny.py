@@ -82,7 +82,7 @@ def tiny_bert_classifier(
     Returns:
         ``(model, tokenizer)``, the model in eval mode, float32, on CPU.
 
-    Example:
+    Examples:
         >>> model, tokenizer = tiny_bert_classifier()
         >>> tokenizer.tokenize("Unbelievable, truly!")
         ['un', '##believ', '##able', ',', 't', '##r', '##u', '##ly', '!']
@@ -108,7 +108,7 @@ def tiny_gpt2(seed: int = 0, padding_side: str = "right") -> tuple[GPT2LMHeadMod
     Returns:
         ``(model, tokenizer)``, the model in eval mode, float32, on CPU.
 
-    Example:
+    Examples:
         >>> model, tokenizer = tiny_gpt2()
         >>> tokenizer.pad_token is None
         True
@@ -154,7 +154,7 @@ def tiny_llama(
     Returns:
         ``(model, tokenizer)``, the model in eval mode, float32, on CPU.
 
-    Example:
+    Examples:
         >>> model, tokenizer = tiny_llama()
         >>> tokenizer.convert_ids_to_tokens(tokenizer("The dog")["input_ids"])
         ['<s>', 'The', 'Ġdog']

@@ -52,3 +52,30 @@ def test_generation_page_has_one_row_per_continuation_token(gpt2, tmp_path):
     page = save_html(out, tmp_path / "gen.html").read_text()
     assert page.count('class="interpreto-row"') == len(out.targets)
     assert "interpreto-nan" in page
+
+
+def test_generation_page_is_a_heat_map_table_with_escaped_labels():
+    elements = ["the", PAYLOAD, " sat", " on"]
+    nan = float("nan")
+    out = AttributionOutput(
+        text="the " + PAYLOAD,
+        elements=elements,
+        attributions=torch.tensor([[1.0, -0.5, nan, nan], [0.2, -1.0, 0.4, nan]]),
+        targets=[5, 6],
+        target_names=[" sat", PAYLOAD],
+        scores=torch.zeros(2),
+        task="generation",
+        n_prompt_elements=2,
+    )
+    page = out.to_html()
+    assert (
+        "<img" not in page and page.count("&lt;img src=x onerror=alert(1)&gt;") >= 2
+    )  # header and row label
+    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    rows = re.findall(r'<tr class="interpreto-row">(.*?)</tr>', body)
+    assert len(rows) == 2
+    assert [row.count("<td") for row in rows] == [len(elements)] * 2
+    assert [row.count("interpreto-nan") for row in rows] == [2, 1]
+    header = page.split("<thead>")[1].split("</thead>")[0]
+    assert header.count("<th") == len(elements) + 1
+    assert 'style="background:rgba(220, 38, 38, 0.850)"' in rows[0]  # +1 of the row: darkest red
