@@ -156,7 +156,12 @@ def make_task(model, tokenizer, score=None, truncation: bool = False) -> Task:
         return ClassificationTask(model, tokenizer, score=score, truncation=truncation)
     if is_causal_lm(model):
         return GenerationTask(model, tokenizer, score=score, truncation=truncation)
+    from interpreto.model.token_classification import token_level_task  # QA, token classification
+
+    if (token_task := token_level_task(model)) is not None:
+        return token_task(model, tokenizer, score=score, truncation=truncation)
     raise TypeError(
         f"model is a {type(model).__name__}: explainers support sequence classifiers "
-        f"(...ForSequenceClassification) and causal language models (...ForCausalLM)."
+        f"(...ForSequenceClassification), causal language models (...ForCausalLM), question answering "
+        f"(...ForQuestionAnswering) and token classification (...ForTokenClassification) models."
     )
