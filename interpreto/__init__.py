@@ -18,9 +18,12 @@ from interpreto.attribution import (
     save_explanations,
 )
 from interpreto.explainers import (
+    ImageClassificationExplainer,
     MultiLabelClassificationExplainer,
     PairwiseSequenceClassificationExplainer,
+    QuestionAnsweringExplainer,
     SequenceClassificationExplainer,
+    TokenClassificationExplainer,
     ZeroShotClassificationExplainer,
 )
 from interpreto.visualization.figures import save_figure
@@ -32,6 +35,7 @@ __all__ = [
     "AttributionOutput",
     "GradientShap",
     "Granularity",
+    "ImageClassificationExplainer",
     "InputXGradient",
     "IntegratedGradients",
     "KernelShap",
@@ -39,11 +43,13 @@ __all__ = [
     "MultiLabelClassificationExplainer",
     "Occlusion",
     "PairwiseSequenceClassificationExplainer",
+    "QuestionAnsweringExplainer",
     "Saliency",
     "SequenceClassificationExplainer",
     "SmoothGrad",
     "Sobol",
     "SquareGrad",
+    "TokenClassificationExplainer",
     "VarGrad",
     "ZeroShotClassificationExplainer",
     "load_explanations",

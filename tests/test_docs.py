@@ -1,0 +1,21 @@
+"""The Python examples of the docs run as written (offline models only)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PAGES = ["getting-started.md", "explainers.md"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_docs_examples_run(page, tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)  # examples write their files here
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, f"{page}", "exec"), namespace)  # noqa: S102 - our own documentation
