@@ -64,7 +64,9 @@ def _token_sentence(rng: random.Random) -> list[str]:
 
 def _token_labels(tokenizer, encoded) -> torch.Tensor:
     marker_ids = set(tokenizer.convert_tokens_to_ids(list(MARKERS)))
-    labels = torch.tensor([[int(i) in marker_ids for i in row] for row in encoded["input_ids"].tolist()]).long()
+    labels = torch.tensor(
+        [[int(i) in marker_ids for i in row] for row in encoded["input_ids"].tolist()]
+    ).long()
     labels[encoded["attention_mask"] == 0] = -100
     return labels
 
@@ -109,7 +111,9 @@ def test_token_planted_marker_is_top_word_of_its_own_label(marker_tagger):
             continue
         result = explainer(" ".join(words), ignored_labels=["O"])
         encoded = tokenizer(" ".join(words))
-        marked = sorted(i for i, word in enumerate(encoded.word_ids()) if word is not None and words[word] in MARKERS)
+        marked = sorted(
+            i for i, word in enumerate(encoded.word_ids()) if word is not None and words[word] in MARKERS
+        )
         assert sorted(result) == marked  # exactly the markers are labelled MARK
         for position, explanation in result.items():
             scores = explanation["attribution_scores"]
