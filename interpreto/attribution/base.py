@@ -99,7 +99,7 @@ class AttributionExplainer:
         granularity = self._granularity()
         self._check_parameters()
         task = make_task(self.model, self.tokenizer, score=self.score, truncation=self.truncation)
-        with _explaining(self.model, self.device):
+        with explaining(self.model, self.device):
             samples = task.prepare(inputs, targets, granularity, **generation_kwargs)
             bar = tqdm(samples, desc=type(self).__name__, disable=not self.progress or len(samples) < 2)
             return [self._explain(task, sample, granularity) for sample in bar]
@@ -196,7 +196,7 @@ def element_matrix(sample: Sample) -> torch.Tensor:
 
 
 @contextmanager
-def _explaining(model, device):
+def explaining(model, device):
     """Runs the model in eval mode (no dropout), on `device` if given; restores every module's mode and the
     model's device afterwards, also when the call raised."""
     modes = [(module, module.training) for module in model.modules()]

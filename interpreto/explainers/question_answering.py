@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from interpreto.attribution.base import AttributionExplainer
 from interpreto.attribution.integrated_gradients import IntegratedGradients
 from interpreto.attribution.output import AttributionOutput
+from interpreto.explainers.base import TaskExplainer
 from interpreto.explainers.sequence import WordAttributions, pairs
 from interpreto.model.classification import TextPair
 from interpreto.model.question_answering import encode_question_context, is_question_answering
 from interpreto.model.sample import Model, Tokenizer, check_text, max_model_length
-from interpreto.visualization.html import save_html, to_html
 
 
-class QuestionAnsweringExplainer:
+class QuestionAnsweringExplainer(TaskExplainer):
     """Explains the predicted answer span of a `...ForQuestionAnswering` model.
 
     The model reads `[CLS] question [SEP] context [SEP]` (the tokenizer's pair encoding). The predicted span is
@@ -59,14 +58,10 @@ class QuestionAnsweringExplainer:
         method: type[AttributionExplainer] = IntegratedGradients,
         **method_kwargs: Any,
     ):
-        self.model = model
-        self.tokenizer = tokenizer
-        self.method = method
-        self.method_kwargs = method_kwargs
+        super().__init__(model, tokenizer, method, **method_kwargs)
         self.predicted_answer: str | None = None
         self.start_index: int | None = None
         self.end_index: int | None = None
-        self.attributions: AttributionOutput | None = None
 
     def __call__(self, question: str, context: str) -> dict[str, WordAttributions]:
         """Attributions of the words of `question` and `context` for the predicted answer's start and end.
@@ -85,9 +80,7 @@ class QuestionAnsweringExplainer:
                 f"model is a {type(self.model).__name__}: QuestionAnsweringExplainer needs a "
                 f"...ForQuestionAnswering model."
             )
-        self.attributions = self.method(self.model, self.tokenizer, **self.method_kwargs)(
-            (question, context)
-        )[0]
+        self.attributions = self.attribution_method()((question, context))[0]
         self.start_index, self.end_index = self.attributions.targets
         self.predicted_answer = self._answer(question, context)
         return {"start": self.start_attributions, "end": self.end_attributions}
@@ -101,13 +94,6 @@ class QuestionAnsweringExplainer:
     def end_attributions(self) -> WordAttributions:
         """`[(element, score), ...]` for the end logit of the last explanation."""
         return pairs(self._last(), 1)
-
-    def visualize(self, path: str | Path | None = None) -> str:
-        """The standalone HTML page of the last explanation; also written to `path` when given."""
-        output = self._last()
-        if path is not None:
-            save_html([output], path, title=type(self).__name__)
-        return to_html([output], title=type(self).__name__)
 
     def _last(self) -> AttributionOutput:
         if self.attributions is None:

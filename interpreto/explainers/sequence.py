@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from interpreto.attribution.base import AttributionExplainer
+from interpreto.attribution.base import AttributionExplainer, explaining
 from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.integrated_gradients import IntegratedGradients
 from interpreto.attribution.output import AttributionOutput
+from interpreto.explainers.base import TaskExplainer
 from interpreto.model.classification import ClassificationTask, TextPair
 from interpreto.model.sample import Model, Tokenizer
-from interpreto.visualization.html import save_html, to_html
 
 WordAttributions = list[tuple[str, float]]
 """`[(element, score), ...]` in text order."""
 
 
-class SequenceClassificationExplainer:
+class SequenceClassificationExplainer(TaskExplainer):
     """Explains the predicted (or a chosen) class of a `...ForSequenceClassification` model.
 
     A thin wrapper over an attribution method: `explainer(text)` runs `method(model, tokenizer,
@@ -56,14 +55,10 @@ class SequenceClassificationExplainer:
         method: type[AttributionExplainer] = IntegratedGradients,
         **method_kwargs: Any,
     ):
-        self.model = model
-        self.tokenizer = tokenizer
-        self.method = method
-        self.method_kwargs = method_kwargs
+        super().__init__(model, tokenizer, method, **method_kwargs)
         self.predicted_class_index: int | None = None
         self.predicted_class_name: str | None = None
         self.pred_probs: float | None = None
-        self.attributions: AttributionOutput | None = None
 
     def __call__(
         self, text: str, class_name: str | None = None, index: int | None = None
@@ -86,22 +81,6 @@ class SequenceClassificationExplainer:
         return {
             i: self.model.config.id2label.get(i, f"LABEL_{i}") for i in range(self.model.config.num_labels)
         }
-
-    def visualize(self, path: str | Path | None = None) -> str:
-        """The standalone HTML page of the last explanation; also written to `path` when given."""
-        if self.attributions is None:
-            raise RuntimeError("visualize() shows the last explanation: call the explainer on a text first.")
-        outputs = self.attributions if isinstance(self.attributions, list) else [self.attributions]
-        if path is not None:
-            save_html(outputs, path, title=type(self).__name__)
-        return to_html(outputs, title=type(self).__name__)
-
-    def attribution_method(self, score: Any = None) -> AttributionExplainer:
-        """The configured method, explaining `score` when given (else `method_kwargs`' score)."""
-        kwargs = dict(self.method_kwargs)
-        if score is not None:
-            kwargs["score"] = score
-        return self.method(self.model, self.tokenizer, **kwargs)
 
     def _explain(
         self, item: str | TextPair, class_name: str | None, index: int | None, score: Any = None
@@ -151,15 +130,9 @@ def class_logits(model: Model, tokenizer: Tokenizer, items: list, truncation: bo
     """
     task = ClassificationTask(model, tokenizer, truncation=truncation)
     samples = task.prepare(items, 0, Granularity.ALL_TOKENS)
-    modes = [(module, module.training) for module in model.modules()]
-    try:
-        model.eval()
-        with torch.inference_mode():
-            rows = [
-                model(**task.model_kwargs(sample, input_ids=sample.input_ids[None])).logits[0]
-                for sample in samples
-            ]
-    finally:
-        for module, training in modes:
-            module.training = training
+    with explaining(model, None), torch.inference_mode():
+        rows = [
+            model(**task.model_kwargs(sample, input_ids=sample.input_ids[None])).logits[0]
+            for sample in samples
+        ]
     return torch.stack(rows).float().cpu()

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from interpreto.attribution.base import AttributionExplainer
+from interpreto.attribution.base import AttributionExplainer, explaining
 from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.integrated_gradients import IntegratedGradients
-from interpreto.attribution.output import AttributionOutput
+from interpreto.explainers.base import TaskExplainer
 from interpreto.explainers.sequence import pairs
 from interpreto.model.sample import Model, Tokenizer, check_text
 from interpreto.model.token_classification import TokenClassificationTask, TokenSample, is_token_classifier
-from interpreto.visualization.html import save_html, to_html
 
 TokenAttributions = dict[int, dict[str, Any]]
 """`{token_position: {"label": ..., "token": ..., "attribution_scores": [(element, score), ...]}}`."""
 
 
-class TokenClassificationExplainer:
+class TokenClassificationExplainer(TaskExplainer):
     """Explains the label a `...ForTokenClassification` model predicts at each token.
 
     Each non-special token whose predicted label is not ignored is one target: its predicted label's logit at
@@ -59,13 +57,9 @@ class TokenClassificationExplainer:
         method: type[AttributionExplainer] = IntegratedGradients,
         **method_kwargs: Any,
     ):
-        self.model = model
-        self.tokenizer = tokenizer
-        self.method = method
-        self.method_kwargs = method_kwargs
+        super().__init__(model, tokenizer, method, **method_kwargs)
         self.input_tokens: list[str] | None = None
         self.predicted_labels: dict[int, str] | None = None
-        self.attributions: AttributionOutput | None = None
 
     def __call__(
         self,
@@ -110,7 +104,7 @@ class TokenClassificationExplainer:
         self.attributions = None
         if not explained:
             return {}
-        self.attributions = self.method(self.model, self.tokenizer, **self.method_kwargs)(text, explained)[0]
+        self.attributions = self.attribution_method()(text, explained)[0]
         return {
             position: {
                 "label": self.predicted_labels[position],
@@ -120,25 +114,10 @@ class TokenClassificationExplainer:
             for row, position in enumerate(explained)
         }
 
-    def visualize(self, path: str | Path | None = None) -> str:
-        """The standalone HTML page of the last explanation; also written to `path` when given."""
-        if self.attributions is None:
-            raise RuntimeError(
-                "visualize() shows the last explanation: call the explainer on a text with a token to explain."
-            )
-        if path is not None:
-            save_html([self.attributions], path, title=type(self).__name__)
-        return to_html([self.attributions], title=type(self).__name__)
-
     def _predictions(self, task: TokenClassificationTask, text: str) -> TokenSample:
         """The text's sample with every non-special token and its predicted label, computed in eval mode."""
-        modes = [(module, module.training) for module in self.model.modules()]
-        try:
-            self.model.eval()
+        with explaining(self.model, None):
             return task.prepare(text, None, Granularity.TOKEN)[0]
-        finally:
-            for module, training in modes:
-                module.training = training
 
     @staticmethod
     def _ignored_labels(task: TokenClassificationTask, ignored_labels) -> set[str]:

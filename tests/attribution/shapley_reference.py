@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from interpreto.attribution.base import _explaining
+from interpreto.attribution.base import explaining
 from interpreto.attribution.perturbation import PerturbationExplainer
 from interpreto.model.sample import Sample
 from interpreto.model.task import make_task
@@ -52,7 +52,7 @@ def exact_shapley(
     n_targets)` of all coalitions (row k = bit mask k of the present elements).
     """
     task = make_task(explainer.model, explainer.tokenizer, score=explainer.score)
-    with _explaining(explainer.model, None):
+    with explaining(explainer.model, None):
         sample = task.prepare(inputs, targets, explainer._granularity())[0]
         n = sample.n_elements
         _, scores = explainer.perturbed_scores(task, sample, ~all_coalitions(n))
