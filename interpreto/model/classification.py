@@ -8,9 +8,9 @@ from typing import Any
 import torch
 
 from interpreto.attribution.granularity import Granularity, group_tokens
-from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text
+from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text, per_input
 from interpreto.model.task import Task
-from interpreto.model.tokens import Encoding, as_id_tensor, check_length, encode
+from interpreto.model.tokens import Encoding, as_id_tensor, encode
 
 PAIR_SEPARATOR = "\n"
 """Joins the two texts of a `TextPair` into the displayed text; the model never sees it."""
@@ -94,21 +94,17 @@ class ClassificationTask(Task):
         texts = [
             _check_input(item) for item in ([inputs] if isinstance(inputs, TextPair) else as_list(inputs))
         ]
-        per_input = self._targets_per_input(targets, len(texts), single)
+        targets_per_input = per_input(
+            targets,
+            len(texts),
+            single or targets is None or isinstance(targets, (int, str)),
+            "targets",
+            "an index, a label name, a list of them, or None",
+        )
         return [
-            self._sample(text, target, granularity) for text, target in zip(texts, per_input, strict=True)
+            self._sample(text, target, granularity)
+            for text, target in zip(texts, targets_per_input, strict=True)
         ]
-
-    def _targets_per_input(self, targets, n_inputs: int, single: bool) -> list:
-        if single or targets is None or isinstance(targets, (int, str)):
-            return [targets] * n_inputs
-        targets = list(targets)
-        if len(targets) != n_inputs:
-            raise ValueError(
-                f"targets has {len(targets)} entries for {n_inputs} inputs: give one entry per input "
-                f"(an index, a label name, a list of them, or None), or a single target for all inputs."
-            )
-        return targets
 
     def _class_index(self, target) -> int:
         labels = self.labels
@@ -129,11 +125,7 @@ class ClassificationTask(Task):
         return target
 
     def _sample(self, item: str | TextPair, target, granularity: Granularity) -> Sample:
-        encoding = self._encode(item)
-        if self.max_length is not None and len(encoding.input_ids) > self.max_length:
-            if not self.truncation:
-                check_length(len(encoding.input_ids), self.max_length)
-            encoding = self._encode(item, max_length=self.max_length)
+        encoding = self.encode_within_limit(lambda **limit: self._encode(item, **limit))
         text = item.text if isinstance(item, TextPair) else item
         elements = group_tokens(text, encoding.tokens, encoding.offsets, encoding.is_text, granularity)
         if not elements.labels:

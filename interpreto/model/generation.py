@@ -16,7 +16,7 @@ import torch
 from transformers import DynamicCache
 
 from interpreto.attribution.granularity import Elements, Granularity, group_tokens
-from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text
+from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text, per_input
 from interpreto.model.task import Task
 from interpreto.model.tokens import Encoding, as_id_tensor, check_length, encode
 
@@ -99,10 +99,11 @@ class GenerationTask(Task):
             isinstance(inputs, list) and inputs and isinstance(inputs[0], dict)
         )
         prompts = [inputs] if single else as_list(inputs)
-        per_input = _per_prompt(targets, len(prompts), single, "targets")
-        contrasts = _per_prompt(contrast, len(prompts), single, "contrast")
+        entry = "a continuation as a string or token ids, or None"
+        per_prompt = per_input(targets, len(prompts), single or targets is None, "targets", entry)
+        contrasts = per_input(contrast, len(prompts), single or contrast is None, "contrast", entry)
         samples = []
-        for prompt, target, contrast_target in zip(prompts, per_input, contrasts, strict=True):
+        for prompt, target, contrast_target in zip(prompts, per_prompt, contrasts, strict=True):
             sample = self._sample(prompt, target, granularity, generate_kwargs)
             if contrast_target is not None:
                 self._add_contrast(sample, contrast_target)
@@ -240,18 +241,6 @@ class GenerationTask(Task):
             is_text=cut(encoding.is_text),
             tokens=cut(encoding.tokens),
         )
-
-
-def _per_prompt(value, n_prompts: int, single: bool, argument: str) -> list:
-    """One entry per prompt: `value` itself for a single prompt or None, else a list of n_prompts entries."""
-    if single or value is None:
-        return [value] * n_prompts
-    if not isinstance(value, (list, tuple)) or len(value) != n_prompts:
-        raise ValueError(
-            f"{argument} must be None or give one continuation (a string or token ids) per prompt, "
-            f"got {type(value).__name__} for {n_prompts} prompts."
-        )
-    return list(value)
 
 
 def _as_list(value) -> list:

@@ -15,9 +15,9 @@ import torch
 
 from interpreto.attribution.granularity import Granularity, group_tokens
 from interpreto.model.classification import PAIR_SEPARATOR, TextPair
-from interpreto.model.sample import Sample, Targets, check_text
+from interpreto.model.sample import Sample, Targets, check_text, per_input
 from interpreto.model.task import Task
-from interpreto.model.tokens import Encoding, as_id_tensor, check_length, encode
+from interpreto.model.tokens import Encoding, as_id_tensor, encode
 
 TARGET_KINDS = ("start", "end")
 
@@ -86,25 +86,19 @@ class QuestionAnsweringTask(Task):
         items = [as_question_context(item) for item in ([inputs] if single else list(inputs))]
         if not items:
             raise ValueError("inputs is empty: pass at least one (question, context) pair.")
-        if targets is None or _is_span(targets):
-            per_input = [targets] * len(items)
-        else:
-            per_input = list(targets)
-            if len(per_input) != len(items):
-                raise ValueError(
-                    f"targets has {len(per_input)} entries for {len(items)} inputs: give one (start, end) "
-                    f"pair per input, a single pair, or None for the predicted spans."
-                )
-        return [
-            self._sample(item, target, granularity) for item, target in zip(items, per_input, strict=True)
-        ]
+        spans = per_input(
+            targets,
+            len(items),
+            targets is None or _is_span(targets),
+            "targets",
+            "a (start, end) pair or None",
+        )
+        return [self._sample(item, target, granularity) for item, target in zip(items, spans, strict=True)]
 
     def _sample(self, item: TextPair, target, granularity: Granularity) -> Sample:
-        encoding = encode_question_context(self.tokenizer, item)
-        if self.max_length is not None and len(encoding.input_ids) > self.max_length:
-            if not self.truncation:
-                check_length(len(encoding.input_ids), self.max_length)
-            encoding = encode_question_context(self.tokenizer, item, max_length=self.max_length)
+        encoding = self.encode_within_limit(
+            lambda **limit: encode_question_context(self.tokenizer, item, **limit)
+        )
         elements = group_tokens(item.text, encoding.tokens, encoding.offsets, encoding.is_text, granularity)
         if not elements.labels:
             raise ValueError(

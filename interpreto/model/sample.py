@@ -97,3 +97,17 @@ def as_list(inputs, argument: str = "inputs") -> list:
     if not inputs:
         raise ValueError(f"{argument} is empty: pass at least one text.")
     return inputs
+
+
+def per_input(value: Any, n_inputs: int, shared: bool, argument: str, entry: str) -> list:
+    """One entry per input: `value` for every input when `shared` (a single input, None or one value meant for
+    all), else `value` itself, a list that must have one entry per input (`entry` says what one looks like)."""
+    if shared:
+        return [value] * n_inputs
+    if not isinstance(value, (list, tuple)) or len(value) != n_inputs:
+        size = f"{len(value)} entries" if isinstance(value, (list, tuple)) else f"a {type(value).__name__}"
+        raise ValueError(
+            f"{argument} has {size} for {n_inputs} inputs: give one entry per input ({entry}), "
+            f"or a single one for all inputs."
+        )
+    return list(value)

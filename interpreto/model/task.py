@@ -6,6 +6,7 @@ embeddings, all of the sample's length) into the explained scores, shape `(rows,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from transformers.models.auto.modeling_auto import (
 from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.scores import ScoreFunction, resolve_score
 from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer, max_model_length
-from interpreto.model.tokens import check_model_and_tokenizer
+from interpreto.model.tokens import Encoding, check_length, check_model_and_tokenizer
 
 
 class Task:
@@ -62,6 +63,16 @@ class Task:
     ) -> list[Sample]:
         """Tokenizes inputs and resolves targets into samples."""
         raise NotImplementedError
+
+    def encode_within_limit(self, encode: Callable[..., Encoding]) -> Encoding:
+        """`encode()` once; over the model's length limit, raises, or with `truncation=True` encodes again with
+        the tokenizer's own truncation (`encode(max_length=...)`)."""
+        encoding = encode()
+        if self.max_length is None or len(encoding.input_ids) <= self.max_length:
+            return encoding
+        if not self.truncation:
+            check_length(len(encoding.input_ids), self.max_length)
+        return encode(max_length=self.max_length)
 
     def target_logits(self, sample: Sample, model_kwargs: dict) -> torch.Tensor:
         """Model outputs for the scored targets, shape `(rows, n_targets, vocab_or_labels)`."""

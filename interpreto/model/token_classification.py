@@ -14,9 +14,9 @@ import torch
 
 from interpreto.attribution.granularity import Granularity, group_tokens
 from interpreto.model.question_answering import QuestionAnsweringTask, is_question_answering
-from interpreto.model.sample import Sample, Targets, as_list, check_text
+from interpreto.model.sample import Sample, Targets, as_list, check_text, per_input
 from interpreto.model.task import Task
-from interpreto.model.tokens import as_id_tensor, check_length, encode
+from interpreto.model.tokens import as_id_tensor, encode
 
 
 def is_token_classifier(model) -> bool:
@@ -65,25 +65,17 @@ class TokenClassificationTask(Task):
             raise TypeError(f"unexpected arguments for token classification: {sorted(kwargs)}.")
         single = isinstance(inputs, str)
         texts = [check_text(text) for text in as_list(inputs)]
-        if single or targets is None:
-            per_input = [targets] * len(texts)
-        else:
-            per_input = list(targets)
-            if len(per_input) != len(texts):
-                raise ValueError(
-                    f"targets has {len(per_input)} entries for {len(texts)} inputs: give one list of token "
-                    f"positions (or None) per input."
-                )
+        positions = per_input(
+            targets, len(texts), single or targets is None, "targets", "a list of token positions or None"
+        )
         return [
-            self._sample(text, target, granularity) for text, target in zip(texts, per_input, strict=True)
+            self._sample(text, target, granularity) for text, target in zip(texts, positions, strict=True)
         ]
 
     def _sample(self, text: str, target, granularity: Granularity) -> TokenSample:
-        encoding = encode(self.tokenizer, text, add_special_tokens=True)
-        if self.max_length is not None and len(encoding.input_ids) > self.max_length:
-            if not self.truncation:
-                check_length(len(encoding.input_ids), self.max_length)
-            encoding = encode(self.tokenizer, text, add_special_tokens=True, max_length=self.max_length)
+        encoding = self.encode_within_limit(
+            lambda **limit: encode(self.tokenizer, text, add_special_tokens=True, **limit)
+        )
         elements = group_tokens(text, encoding.tokens, encoding.offsets, encoding.is_text, granularity)
         if not elements.labels:
             raise ValueError(f"inputs: {text!r} has no token to explain at granularity {granularity.value}.")
