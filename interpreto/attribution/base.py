@@ -143,6 +143,7 @@ class AttributionExplainer:
             n_prompt_elements=sample.n_prompt_elements,
             contrasts=None if sample.contrast_ids is None else sample.contrast_ids.tolist(),
             contrast_names=sample.contrast_names,
+            source=sample.source,
         )
 
     def _score_name(self, task: Task) -> str:
@@ -169,13 +170,20 @@ class AttributionExplainer:
     def batches(self, n_rows: int, length: int = 1) -> Iterator[slice]:
         """Slices of at most `batch_size` rows (fewer under `max_batch_tokens`), with a progress bar when there
         are several."""
-        size = self.batch_size
-        if self.max_batch_tokens is not None:
-            size = max(1, min(size, self.max_batch_tokens // max(length, 1)))
-        starts = range(0, n_rows, size)
-        show = self.progress and len(starts) > 1
-        for start in tqdm(starts, desc="batches", leave=False, disable=not show):
-            yield slice(start, min(start + size, n_rows))
+        return row_batches(n_rows, length, self.batch_size, self.max_batch_tokens, self.progress)
+
+
+def row_batches(
+    n_rows: int, length: int, batch_size: int, max_batch_tokens: int | None = None, progress: bool = False
+) -> Iterator[slice]:
+    """Slices of at most `batch_size` rows of `length` tokens, fewer when rows x length would pass
+    `max_batch_tokens`; a progress bar when there are several and `progress` is on."""
+    size = batch_size
+    if max_batch_tokens is not None:
+        size = max(1, min(size, max_batch_tokens // max(length, 1)))
+    starts = range(0, n_rows, size)
+    for start in tqdm(starts, desc="batches", leave=False, disable=not (progress and len(starts) > 1)):
+        yield slice(start, min(start + size, n_rows))
 
 
 def check_integer(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> None:

@@ -61,8 +61,11 @@ class GradientExplainer(AttributionExplainer):
         maskable = sample.maskable.to(inputs.device)[:, None]
         return torch.where(maskable, value.expand_as(inputs), inputs)
 
-    def attribute(self, task: Task, sample: Sample) -> MethodResult:
-        inputs = task.embed(sample.input_ids)
+    def attribute(self, task: Task, sample: Sample, inputs: torch.Tensor | None = None) -> MethodResult:
+        """Attributions of one sample; `inputs` `(seq, hidden)` replaces its input embeddings (the evaluation's
+        `Sensitivity` explains noisy copies this way)."""
+        if inputs is None:
+            inputs = task.embed(sample.input_ids)
         baseline = self.baseline(task, sample, inputs)
         points, weights, factors = self.rows(sample, inputs, baseline, self.generator())
         row_scores, row_outputs = self._row_element_scores(task, sample, points, factors)

@@ -41,6 +41,8 @@ class AttributionOutput:
         n_prompt_elements: for generation, how many elements belong to the prompt.
         contrasts: contrast token ids when the explained score is score(target) - score(contrast).
         contrast_names: their token strings.
+        source: the input as given to the explainer (a text, a pair as a dict, or a chat), so that metrics can
+            run the model on it again; None when unknown (then `text` is used).
 
     Examples:
         >>> import torch
@@ -67,6 +69,7 @@ class AttributionOutput:
     n_prompt_elements: int | None = None
     contrasts: list[int] | None = None
     contrast_names: list[str] | None = None
+    source: str | dict | list | None = None
 
     def top(self, k: int = 5, target: int = 0) -> list[tuple[str, float]]:
         """The `k` elements with the largest attribution for the target at row `target`."""
@@ -93,6 +96,7 @@ class AttributionOutput:
             "n_prompt_elements": self.n_prompt_elements,
             "contrasts": self.contrasts,
             "contrast_names": self.contrast_names,
+            "source": self.source,
         }
 
     @classmethod
@@ -115,6 +119,7 @@ class AttributionOutput:
             n_prompt_elements=data.get("n_prompt_elements"),
             contrasts=data.get("contrasts"),
             contrast_names=data.get("contrast_names"),
+            source=data.get("source"),
         )
 
     def save(self, path: str | Path) -> None:

@@ -10,6 +10,8 @@ chunk whose rows all keep the first k tokens reuses the input's KV cache for the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 
 from interpreto.attribution.base import AttributionExplainer, MethodResult, element_matrix
@@ -47,18 +49,29 @@ class PerturbationExplainer(AttributionExplainer):
     def perturbed_scores(
         self, task: Task, sample: Sample, masks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores of the input `(n_targets,)` and of each masked row `(n_rows, n_targets)`; rows that mask the
-        same tokens run once."""
-        token_masks = (masks.float() @ element_matrix(sample).T) > 0
-        token_masks, repeated = torch.unique(token_masks, dim=0, return_inverse=True)
-        length = token_masks.shape[1]
-        first_changed = torch.where(token_masks.any(1), token_masks.float().argmax(1), length)
-        replacement = self.replacement_id(task)
-        outputs = []
-        with torch.inference_mode():
-            state, input_scores = task.input_state(sample)
-            for chunk in self.batches(token_masks.shape[0], length):
-                ids = sample.input_ids.masked_fill(token_masks[chunk], replacement)
-                start = int(first_changed[chunk].min())
-                outputs.append(task.scores_after(sample, ids, start, state, input_scores).float().cpu())
-        return input_scores.float().cpu(), torch.cat(outputs)[repeated]
+        """Scores of the input `(n_targets,)` and of each masked row `(n_rows, n_targets)`."""
+        return masked_scores(task, sample, masks, self.replacement_id(task), self.batches)
+
+
+def masked_scores(
+    task: Task,
+    sample: Sample,
+    masks: torch.Tensor,
+    replacement_id: int,
+    batches: Callable[[int, int], Iterable[slice]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores of the input `(n_targets,)` and of each row of `masks` `(n_rows, n_targets)`, a row being the input
+    with the elements its mask marks replaced by `replacement_id`. Rows that mask the same tokens run once;
+    `batches(n_rows, length)` chunks the rows (see `AttributionExplainer.batches`)."""
+    token_masks = (masks.float() @ element_matrix(sample).T) > 0
+    token_masks, repeated = torch.unique(token_masks, dim=0, return_inverse=True)
+    length = token_masks.shape[1]
+    first_changed = torch.where(token_masks.any(1), token_masks.float().argmax(1), length)
+    outputs = []
+    with torch.inference_mode():
+        state, input_scores = task.input_state(sample)
+        for chunk in batches(token_masks.shape[0], length):
+            ids = sample.input_ids.masked_fill(token_masks[chunk], replacement_id)
+            start = int(first_changed[chunk].min())
+            outputs.append(task.scores_after(sample, ids, start, state, input_scores).float().cpu())
+    return input_scores.float().cpu(), torch.cat(outputs)[repeated]

@@ -40,6 +40,10 @@ class TextPair:
         """The displayed text that element offsets refer to."""
         return self.first + PAIR_SEPARATOR + self.second
 
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; `TextPair(**pair.to_dict())` rebuilds the pair."""
+        return {"first": self.first, "second": self.second, "explain_second": self.explain_second}
+
 
 def _check_input(item) -> str | TextPair:
     """A text, or a pair from a `TextPair` or a `(first, second)` tuple of two texts."""
@@ -142,6 +146,7 @@ class ClassificationTask(Task):
             target_names=[],
             visible=torch.ones(0, len(elements.labels), dtype=torch.bool),
             model_inputs=model_inputs,
+            source=item.to_dict() if isinstance(item, TextPair) else item,
         )
         self._resolve_targets(sample, target)
         return sample

@@ -218,6 +218,7 @@ class GenerationTask(Task):
             target_names=names,
             visible=visible,
             n_prompt_elements=n_prompt_elements,
+            source=prompt,
         )
 
     def _fit(self, encoding: Encoding, n_continuation: int) -> Encoding:

@@ -41,6 +41,8 @@ class Sample:
         contrast_ids: `(n_targets,)` contrast token ids (generation): the explained score is then
             score(target) - score(contrast) at each step.
         contrast_names: a readable name for each contrast token.
+        source: the input as the user gave it, JSON-ready, so that the sample can be prepared again (e.g. by the
+            evaluation metrics): a text, a pair as `{"first", "second", "explain_second"}`, or a chat.
     """
 
     text: str
@@ -55,6 +57,7 @@ class Sample:
     scores: torch.Tensor | None = None
     contrast_ids: torch.Tensor | None = None
     contrast_names: list[str] | None = None
+    source: Any = None
 
     @property
     def n_targets(self) -> int:
