@@ -8,7 +8,6 @@ on the planted word.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 
 import pytest
 import torch
@@ -18,38 +17,11 @@ from transformers import BertForSequenceClassification, BertForTokenClassificati
 from interpreto import Occlusion
 from interpreto.explainers import MultiLabelClassificationExplainer, TokenClassificationExplainer
 from interpreto.zoo._tokenizers import bert_wordpiece_tokenizer
-from interpreto.zoo.planted import FILLER_WORDS
 from interpreto.zoo.tiny import seeded_model, tiny_bert_config
+from tests.explainers.planted_training import _fillers, _top, _train
 
 MARKERS = ("great", "awful")
 BATCH_SIZE = 32
-
-
-def _train(model, loss_of_batch: Callable[[random.Random], torch.Tensor], steps: int, lr: float, seed: int):
-    """AdamW for `steps` batches drawn by `loss_of_batch(rng)`, on one thread in a forked random state."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    rng = random.Random(seed)
-    previous = torch.get_num_threads()
-    model.train()
-    with torch.random.fork_rng(devices=[]):
-        torch.set_num_threads(1)
-        torch.manual_seed(seed)
-        try:
-            for _ in range(steps):
-                loss_of_batch(rng).backward()
-                optimizer.step()
-                optimizer.zero_grad()
-        finally:
-            torch.set_num_threads(previous)
-    return model.eval()
-
-
-def _fillers(rng: random.Random, low: int = 4, high: int = 9) -> list[str]:
-    return [rng.choice(FILLER_WORDS) for _ in range(rng.randint(low, high))]
-
-
-def _top(scores: list[tuple[str, float]]) -> int:
-    return max(range(len(scores)), key=lambda i: scores[i][1])
 
 
 # --- token classification: a token is MARK iff it is a marker word -------------------------------------------
