@@ -26,12 +26,15 @@ from interpreto.explainers import (
     TokenClassificationExplainer,
     ZeroShotClassificationExplainer,
 )
+from interpreto.model import ActivationGranularity, Activations, ModelWithSplitPoints, load_activations
 from interpreto.visualization.figures import save_figure
 from interpreto.visualization.html import save_html
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationGranularity",
+    "Activations",
     "AttributionOutput",
     "GradientShap",
     "Granularity",
@@ -40,6 +43,7 @@ __all__ = [
     "IntegratedGradients",
     "KernelShap",
     "Lime",
+    "ModelWithSplitPoints",
     "MultiLabelClassificationExplainer",
     "Occlusion",
     "PairwiseSequenceClassificationExplainer",
@@ -52,6 +56,7 @@ __all__ = [
     "TokenClassificationExplainer",
     "VarGrad",
     "ZeroShotClassificationExplainer",
+    "load_activations",
     "load_explanations",
     "save_explanations",
     "save_figure",

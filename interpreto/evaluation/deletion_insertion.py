@@ -8,9 +8,12 @@ the score rises fast and the area is large.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from interpreto.attribution.base import check_integer
+from interpreto.attribution.scores import ScoreFunction
 from interpreto.evaluation.base import AttributionMetric, removal_masks
 from interpreto.model.sample import Model, Tokenizer
 
@@ -49,7 +52,12 @@ class Deletion(AttributionMetric):
     keep_ranked = False
 
     def __init__(
-        self, model: Model, tokenizer: Tokenizer, n_steps: int = 20, score="probabilities", **kwargs
+        self,
+        model: Model,
+        tokenizer: Tokenizer,
+        n_steps: int = 20,
+        score: str | ScoreFunction | None = "probabilities",
+        **kwargs: Any,
     ):
         super().__init__(model, tokenizer, score=score, **kwargs)
         self.n_steps = n_steps

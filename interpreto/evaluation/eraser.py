@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from interpreto.attribution.base import check_integer
+from interpreto.attribution.scores import ScoreFunction
 from interpreto.evaluation.base import AttributionMetric, removal_masks
 from interpreto.model.sample import Model, Tokenizer
 
@@ -53,8 +55,8 @@ class Comprehensiveness(AttributionMetric):
         model: Model,
         tokenizer: Tokenizer,
         fractions: Sequence[float] = ERASER_FRACTIONS,
-        score="probabilities",
-        **kwargs,
+        score: str | ScoreFunction | None = "probabilities",
+        **kwargs: Any,
     ):
         super().__init__(model, tokenizer, score=score, **kwargs)
         self.fractions = fractions
@@ -122,7 +124,12 @@ class AOPC(AttributionMetric):
     x_label = "elements removed"
 
     def __init__(
-        self, model: Model, tokenizer: Tokenizer, max_elements: int = 10, score="probabilities", **kwargs
+        self,
+        model: Model,
+        tokenizer: Tokenizer,
+        max_elements: int = 10,
+        score: str | ScoreFunction | None = "probabilities",
+        **kwargs: Any,
     ):
         super().__init__(model, tokenizer, score=score, **kwargs)
         self.max_elements = max_elements

@@ -10,9 +10,12 @@ removals.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from interpreto.attribution.base import check_integer
+from interpreto.attribution.scores import ScoreFunction
 from interpreto.evaluation.base import AttributionMetric
 from interpreto.model.sample import Model, Tokenizer
 
@@ -58,8 +61,8 @@ class Infidelity(AttributionMetric):
         n_perturbations: int = 64,
         removal_probability: float = 0.5,
         normalize: bool = True,
-        score=None,
-        **kwargs,
+        score: str | ScoreFunction | None = None,
+        **kwargs: Any,
     ):
         super().__init__(model, tokenizer, score=score, **kwargs)
         self.n_perturbations = n_perturbations

@@ -1,7 +1,24 @@
-"""Task wrappers shared by the subpackages: classification and causal-LM generation."""
+"""Task wrappers shared by the subpackages (classification, causal-LM generation) and models split at layers."""
 
+from interpreto.model.activations import (
+    ActivationGranularity,
+    Activations,
+    iter_activation_shards,
+    load_activations,
+)
 from interpreto.model.classification import ClassificationTask
 from interpreto.model.generation import GenerationTask
+from interpreto.model.split_points import ModelWithSplitPoints
 from interpreto.model.task import Task, make_task
 
-__all__ = ["ClassificationTask", "GenerationTask", "Task", "make_task"]
+__all__ = [
+    "ActivationGranularity",
+    "Activations",
+    "ClassificationTask",
+    "GenerationTask",
+    "ModelWithSplitPoints",
+    "Task",
+    "iter_activation_shards",
+    "load_activations",
+    "make_task",
+]
