@@ -141,7 +141,11 @@ def main() -> None:
     parser.add_argument("--n-texts", type=int, default=200, help="held-out tweets to explain")
     parser.add_argument("--n-sensitivity", type=int, default=50, help="tweets for the Sensitivity table")
     parser.add_argument("--out", type=Path, default=Path("docs/gallery"), help="folder for the page")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--note", default="", help="a sentence added under the table (e.g. machine load)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     model, tokenizer = sentiment_classifier()
     texts = held_out_tweets(args.n_texts)
@@ -164,6 +168,8 @@ def main() -> None:
     plot_curves(table, args.out / "method-comparison-curves.png")
     figure = "method-comparison-curves.png"
     text = page(table, sensitivity, args.n_texts, args.n_sensitivity, seconds, figure)
+    if args.note:
+        text = text.replace("![Mean deletion", f"{args.note}\n\n![Mean deletion", 1)
     (args.out / "method-comparison.md").write_text(text)
     data = {"table": table.to_dict(), "sensitivity": sensitivity.to_dict()}
     (args.out / "method-comparison.json").write_text(json.dumps(data, indent=1, allow_nan=True))
