@@ -26,7 +26,13 @@ from interpreto.explainers import (
     TokenClassificationExplainer,
     ZeroShotClassificationExplainer,
 )
-from interpreto.model import ActivationGranularity, Activations, ModelWithSplitPoints, load_activations
+from interpreto.model import (
+    ActivationGranularity,
+    Activations,
+    ModelWithSplitPoints,
+    RemoteScorer,
+    load_activations,
+)
 from interpreto.visualization.figures import save_figure
 from interpreto.visualization.html import save_html
 
@@ -48,6 +54,7 @@ __all__ = [
     "Occlusion",
     "PairwiseSequenceClassificationExplainer",
     "QuestionAnsweringExplainer",
+    "RemoteScorer",
     "Saliency",
     "SequenceClassificationExplainer",
     "SmoothGrad",

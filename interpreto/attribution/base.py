@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.output import AttributionOutput
 from interpreto.attribution.scores import ScoreFunction
+from interpreto.model.layer import model_layer
 from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer
 from interpreto.model.task import Task, make_task
 from interpreto.model.tokens import replacement_token_id
@@ -51,6 +52,12 @@ class AttributionExplainer:
             tokenizer's mask, else pad, else unknown, else end-of-sequence token.
         max_batch_tokens: a memory cap: at most this many tokens (rows x sequence length) per model call;
             long inputs then run in smaller chunks instead of failing. None: `batch_size` rows per call.
+        split_point: layer attribution (as captum's `Layer...` methods): attribute to the hidden states a layer
+            outputs instead of the input embeddings. A block index (`1`: `bert.encoder.layer.1`,
+            `model.layers.1`, ...) or a dotted module path; None (default) attributes to the input. An element
+            still gets the sum over its token positions; gradient methods take gradients there (the baseline is
+            the layer's output for the baseline input), perturbation methods remove an element by giving its
+            positions the baseline input's hidden states at that layer.
     """
 
     method_name = "attribution"
@@ -67,6 +74,7 @@ class AttributionExplainer:
         truncation: bool = False,
         replace_token_id: int | None = None,
         max_batch_tokens: int | None = None,
+        split_point: int | str | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -78,6 +86,7 @@ class AttributionExplainer:
         self.truncation = truncation
         self.replace_token_id = replace_token_id
         self.max_batch_tokens = max_batch_tokens
+        self.split_point = split_point
 
     def __call__(
         self, inputs: Inputs, targets: Targets = None, **generation_kwargs: Any
@@ -99,6 +108,10 @@ class AttributionExplainer:
         granularity = self._granularity()
         self._check_parameters()
         task = make_task(self.model, self.tokenizer, score=self.score, truncation=self.truncation)
+        if hasattr(task, "check_method"):  # a remote model takes perturbation methods only
+            task.check_method(self)
+        if self.split_point is not None:
+            task.layer = model_layer(self.model, self.split_point)
         with explaining(self.model, self.device):
             samples = task.prepare(inputs, targets, granularity, **generation_kwargs)
             bar = tqdm(samples, desc=type(self).__name__, disable=not self.progress or len(samples) < 2)
@@ -162,6 +175,10 @@ class AttributionExplainer:
             return int(self.replace_token_id)
         return replacement_token_id(task.tokenizer)
 
+    def baseline_ids(self, task: Task, sample: Sample) -> torch.Tensor:
+        """The baseline input `(seq,)`: every maskable token replaced by the replacement token."""
+        return sample.input_ids.masked_fill(sample.maskable, self.replacement_id(task))
+
     def generator(self) -> torch.Generator:
         """A CPU generator seeded with the method's `seed` (0 for methods without one): same input, same result."""
         seed = getattr(self, "seed", None)
@@ -207,6 +224,9 @@ def element_matrix(sample: Sample) -> torch.Tensor:
 def explaining(model, device):
     """Runs the model in eval mode (no dropout), on `device` if given; restores every module's mode and the
     model's device afterwards, also when the call raised."""
+    if not isinstance(model, torch.nn.Module):  # a RemoteScorer: nothing to put in eval mode or move
+        yield
+        return
     modes = [(module, module.training) for module in model.modules()]
     original = model.get_input_embeddings().weight.device
     move = (

@@ -7,6 +7,10 @@ squares or a variance for the noise-tunnel methods). A row's token scores are `f
 (`token_scores`; Saliency takes the gradient's norm instead). The pipeline runs rows in chunks: one forward per chunk, one `torch.autograd.grad` per
 target reusing that forward's graph, gradients taken with respect to the embeddings only (the model's
 parameters get no `.grad`).
+
+With a `split_point`, the same runs one layer up: the input is the hidden states that layer outputs for the
+sample, the baseline those it outputs for the baseline input, and a row is scored by the model with that layer's
+output replaced by the row (`Task.explained_scores`).
 """
 
 from __future__ import annotations
@@ -47,9 +51,12 @@ class GradientExplainer(AttributionExplainer):
         return torch.einsum("r,rte->te", weights.to(row_scores.dtype), row_scores)
 
     def baseline(self, task: Task, sample: Sample, inputs: torch.Tensor) -> torch.Tensor:
-        """At every maskable position, `baseline_value` or else the replacement token's embedding; special
-        tokens kept."""
-        if self.baseline_value is None:
+        """At every maskable position, `baseline_value` or else the replacement token's embedding (at a layer: the
+        layer's hidden states for the baseline input, where every maskable token is the replacement token);
+        special tokens keep the input's values, so that the elements account for all of f(x) - f(baseline)."""
+        if self.baseline_value is None and task.layer is not None:
+            value = task.layer_activations(sample, self.baseline_ids(task, sample)[None])[0]
+        elif self.baseline_value is None:
             value = task.embed(torch.tensor([self.replacement_id(task)]))[0]
         else:
             value = torch.as_tensor(self.baseline_value, dtype=inputs.dtype, device=inputs.device)
@@ -63,8 +70,10 @@ class GradientExplainer(AttributionExplainer):
 
     def attribute(self, task: Task, sample: Sample, inputs: torch.Tensor | None = None) -> MethodResult:
         """Attributions of one sample; `inputs` `(seq, hidden)` replaces its input embeddings (the evaluation's
-        `Sensitivity` explains noisy copies this way)."""
-        if inputs is None:
+        `Sensitivity` explains noisy copies this way), or its hidden states at `task.layer` when set."""
+        if inputs is None and task.layer is not None:
+            inputs = task.layer_activations(sample, sample.input_ids[None])[0]
+        elif inputs is None:
             inputs = task.embed(sample.input_ids)
         baseline = self.baseline(task, sample, inputs)
         points, weights, factors = self.rows(sample, inputs, baseline, self.generator())
@@ -102,7 +111,7 @@ class GradientExplainer(AttributionExplainer):
             chunk_factors = factors if factors is None or factors.shape[0] == 1 else factors[chunk]
             per_target = []
             with torch.enable_grad():
-                row_scores = task.scores(sample, inputs_embeds=chunk_rows)
+                row_scores = task.explained_scores(sample, chunk_rows)
                 for target in range(n_targets):
                     (gradients,) = torch.autograd.grad(
                         row_scores[:, target].sum(), chunk_rows, retain_graph=target < n_targets - 1

@@ -41,6 +41,10 @@ class IntegratedGradients(GradientExplainer):
     replacement token's embedding (the tokenizer's mask, else pad token) and keeps special tokens, or is a
     constant embedding value or vector (`baseline=`). Signed, and complete: attributions sum to
     f(x) - f(b); `output.convergence_delta` holds `sum(attributions) - (f(x) - f(b))` for each target.
+    With `split_point=`, x and b are the hidden states that layer outputs, as captum's
+    `LayerIntegratedGradients`: b at text positions is the layer's output for the baseline input (the replacement
+    token at every text position), and at special positions (`[CLS]`, `[SEP]`), which no element owns, the
+    input's own, so that attributions still sum to f(x) - f(b).
 
     Args:
         model: a classifier or causal LM (see `AttributionExplainer`).
@@ -50,7 +54,7 @@ class IntegratedGradients(GradientExplainer):
             tensor of shape `(hidden,)`, used at every text position.
         method: `"gausslegendre"`, `"riemann_trapezoid"` or `"riemann_middle"`.
         **kwargs: `granularity`, `batch_size`, `device`, `progress`, `score`, `truncation`,
-            `replace_token_id`, as in `AttributionExplainer`.
+            `replace_token_id`, `max_batch_tokens`, `split_point`, as in `AttributionExplainer`.
 
     Examples:
         >>> from interpreto import IntegratedGradients
@@ -87,7 +91,7 @@ class IntegratedGradients(GradientExplainer):
 
     def finish(self, task, sample, attributions, row_outputs, inputs, baseline) -> MethodResult:
         with torch.inference_mode():
-            ends = task.scores(sample, inputs_embeds=torch.stack([inputs, baseline])).float().cpu()
+            ends = task.explained_scores(sample, torch.stack([inputs, baseline])).float().cpu()
         visible = sample.visible
         total = torch.where(visible, attributions, torch.zeros_like(attributions)).sum(-1)
         delta = total - (ends[0] - ends[1])

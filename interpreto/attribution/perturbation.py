@@ -6,6 +6,10 @@ the rows' token ids (removed elements' tokens replaced by the replacement token)
 input once, and runs the rows in chunks of `batch_size` under `torch.inference_mode()`. For a causal LM, a
 chunk whose rows all keep the first k tokens reuses the input's KV cache for them and runs only the rest
 (Occlusion of late elements costs a fraction of a full forward).
+
+With a `split_point`, removing an element gives its token positions the hidden states that layer outputs for
+the baseline input (every text token replaced), and each row runs with the layer's output replaced (no KV
+prefix reuse: the layers before it see the unperturbed input).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class PerturbationExplainer(AttributionExplainer):
         self, task: Task, sample: Sample, masks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of the input `(n_targets,)` and of each masked row `(n_rows, n_targets)`."""
+        if task.layer is not None:
+            return layer_masked_scores(task, sample, masks, self.baseline_ids(task, sample), self.batches)
         return masked_scores(task, sample, masks, self.replacement_id(task), self.batches)
 
 
@@ -63,8 +69,7 @@ def masked_scores(
     """Scores of the input `(n_targets,)` and of each row of `masks` `(n_rows, n_targets)`, a row being the input
     with the elements its mask marks replaced by `replacement_id`. Rows that mask the same tokens run once;
     `batches(n_rows, length)` chunks the rows (see `AttributionExplainer.batches`)."""
-    token_masks = (masks.float() @ element_matrix(sample).T) > 0
-    token_masks, repeated = torch.unique(token_masks, dim=0, return_inverse=True)
+    token_masks, repeated = unique_token_masks(sample, masks)
     length = token_masks.shape[1]
     first_changed = torch.where(token_masks.any(1), token_masks.float().argmax(1), length)
     outputs = []
@@ -75,3 +80,34 @@ def masked_scores(
             start = int(first_changed[chunk].min())
             outputs.append(task.scores_after(sample, ids, start, state, input_scores).float().cpu())
     return input_scores.float().cpu(), torch.cat(outputs)[repeated]
+
+
+def layer_masked_scores(
+    task: Task,
+    sample: Sample,
+    masks: torch.Tensor,
+    baseline_ids: torch.Tensor,
+    batches: Callable[[int, int], Iterable[slice]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """As `masked_scores`, one layer up: a row is the hidden states `task.layer` outputs for the input, with the
+    positions of the elements its mask marks taken from those it outputs for `baseline_ids` `(seq,)`."""
+    token_masks, repeated = unique_token_masks(sample, masks)
+    outputs = []
+    with torch.inference_mode():
+        inputs, baseline = task.layer_activations(sample, torch.stack([sample.input_ids, baseline_ids]))
+        if sample.scores is not None:
+            input_scores = sample.scores
+        else:
+            input_scores = task.scores(sample, activations=inputs[None])[0]
+        for chunk in batches(token_masks.shape[0], token_masks.shape[1]):
+            removed = token_masks[chunk].to(inputs.device)[..., None]
+            rows = torch.where(removed, baseline[None], inputs[None])
+            outputs.append(task.scores(sample, activations=rows).float().cpu())
+    return input_scores.float().cpu(), torch.cat(outputs)[repeated]
+
+
+def unique_token_masks(sample: Sample, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct `(n_unique, seq)` token masks of element masks `(n_rows, n_elements)`, and the index of each
+    row's among them."""
+    token_masks = (masks.float() @ element_matrix(sample).T) > 0
+    return torch.unique(token_masks, dim=0, return_inverse=True)

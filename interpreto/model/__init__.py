@@ -8,6 +8,7 @@ from interpreto.model.activations import (
 )
 from interpreto.model.classification import ClassificationTask
 from interpreto.model.generation import GenerationTask
+from interpreto.model.remote import RemoteScorer
 from interpreto.model.split_points import ModelWithSplitPoints
 from interpreto.model.task import Task, make_task
 
@@ -17,6 +18,7 @@ __all__ = [
     "ClassificationTask",
     "GenerationTask",
     "ModelWithSplitPoints",
+    "RemoteScorer",
     "Task",
     "iter_activation_shards",
     "load_activations",

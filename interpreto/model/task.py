@@ -1,7 +1,8 @@
 """Task wrappers: what a model explains, and how rows of one sample go through it.
 
-A task turns user inputs and targets into `Sample`s, and turns rows of one sample (token ids or input
-embeddings, all of the sample's length) into the explained scores, shape `(rows, n_targets)`.
+A task turns user inputs and targets into `Sample`s, and turns rows of one sample (token ids, input
+embeddings, or the hidden states of its `layer`, all of the sample's length) into the explained scores, shape
+`(rows, n_targets)`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from transformers.models.auto.modeling_auto import (
 
 from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.scores import ScoreFunction, resolve_score
+from interpreto.model.layer import Layer
 from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer, max_model_length
 from interpreto.model.tokens import Encoding, check_length, check_model_and_tokenizer
 
@@ -29,6 +31,10 @@ class Task:
         tokenizer: its fast tokenizer (never modified).
         score: name of a score function in `interpreto.attribution.scores.SCORES`, or a function.
         truncation: cut inputs longer than the model allows instead of raising.
+
+    Attributes:
+        layer: where explanations attribute (set by the explainer for `split_point=`): None for the input
+            embeddings, else the `Layer` whose output hidden states `scores(activations=...)` replace.
     """
 
     name = "task"
@@ -47,6 +53,7 @@ class Task:
         self.score_function = resolve_score(score if score is not None else self.default_score)
         self.truncation = truncation
         self.max_length = max_model_length(model, tokenizer)
+        self.layer: Layer | None = None
 
     @property
     def device(self) -> torch.device:
@@ -83,14 +90,47 @@ class Task:
         sample: Sample,
         input_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        activations: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Explained scores of rows of `sample`, shape `(rows, n_targets)`.
 
-        Give either `input_ids` `(rows, seq)` or `inputs_embeds` `(rows, seq, hidden)`. Gradients flow when the
-        caller enables them; callers that only read scores run this under `torch.inference_mode()`.
+        Give either `input_ids` `(rows, seq)`, `inputs_embeds` `(rows, seq, hidden)`, or `activations`
+        `(rows, seq, hidden)`: the output of `layer`, replacing the one the sample's tokens give (the layers
+        before it run on the sample as usual). Gradients flow when the caller enables them; callers that only
+        read scores run this under `torch.inference_mode()`.
         """
-        values = self.target_logits(sample, self.model_kwargs(sample, input_ids, inputs_embeds))
+        if activations is None:
+            values = self.target_logits(sample, self.model_kwargs(sample, input_ids, inputs_embeds))
+            return self.score_values(values, sample)
+        if self.layer is None:
+            raise ValueError("activations: this task has no layer to replace the output of.")
+        input_ids = sample.input_ids[None].expand(activations.shape[0], -1)
+        with self.layer.replaced(activations):
+            values = self.target_logits(sample, self.model_kwargs(sample, input_ids))
         return self.score_values(values, sample)
+
+    def explained_scores(self, sample: Sample, rows: torch.Tensor) -> torch.Tensor:
+        """Scores of rows `(rows, seq, hidden)` of the space explanations attribute to: input embeddings, or
+        the hidden states of `layer` when it is set."""
+        if self.layer is None:
+            return self.scores(sample, inputs_embeds=rows)
+        return self.scores(sample, activations=rows)
+
+    def layer_activations(self, sample: Sample, input_ids: torch.Tensor) -> torch.Tensor:
+        """The hidden states `layer` outputs for rows of token ids `(rows, seq)` of `sample`:
+        `(rows, seq, hidden)`, detached."""
+        if self.layer is None:
+            raise ValueError("split_point: this task has no layer to read activations at.")
+        with torch.no_grad():
+            hidden = self.layer.outputs(
+                lambda: self.target_logits(sample, self.model_kwargs(sample, input_ids=input_ids))
+            )
+        if hidden.dim() != 3 or hidden.shape[:2] != input_ids.shape:
+            raise ValueError(
+                f"split_point: {self.layer.name} outputs a tensor of shape {tuple(hidden.shape)}, not hidden "
+                f"states of shape (rows, {input_ids.shape[1]}, hidden): pick a layer with one vector per token."
+            )
+        return hidden
 
     def score_values(self, values: torch.Tensor, sample: Sample, steps: slice = slice(None)) -> torch.Tensor:
         """Scores `(rows, n)` from logits `(rows, n, vocab_or_labels)` of the targets `steps` selects."""
@@ -161,7 +201,10 @@ def make_task(model, tokenizer, score=None, truncation: bool = False) -> Task:
     """
     from interpreto.model.classification import ClassificationTask
     from interpreto.model.generation import GenerationTask
+    from interpreto.model.remote import RemoteGenerationTask, RemoteScorer
 
+    if isinstance(model, RemoteScorer):  # a causal LM behind a completions endpoint
+        return RemoteGenerationTask(model, tokenizer, score=score, truncation=truncation)
     check_model_and_tokenizer(model, tokenizer)
     if is_classifier(model):
         return ClassificationTask(model, tokenizer, score=score, truncation=truncation)

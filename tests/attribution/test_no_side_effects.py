@@ -86,6 +86,24 @@ def test_unchanged_after_a_call_that_raised(bert, method):
     model.eval()
 
 
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_layer_attribution_leaves_no_hook(bert, llama, method):
+    """With `split_point`, the hooks that read and replace the layer's output are gone after every call."""
+    for model, tokenizer, args in (
+        (*bert, ("the movie was great",)),
+        (*llama, ("the cat sat", " on the mat")),
+    ):
+        model.train()
+        before = snapshot(model, tokenizer)
+        explainer = _explainer(method, model, tokenizer)
+        explainer.split_point = 1
+        explainer(*args)
+        with pytest.raises(IndexError):
+            explainer(args[0], targets=7 if len(args) == 1 else [10**9])
+        assert_unchanged(before, snapshot(model, tokenizer))
+        model.eval()
+
+
 def test_interrupted_midway_restores_mode(bert, monkeypatch):
     """An error raised inside the model call (after eval() was set) still restores train mode."""
     model, tokenizer = bert
