@@ -157,6 +157,7 @@ class AttributionExplainer:
             contrasts=None if sample.contrast_ids is None else sample.contrast_ids.tolist(),
             contrast_names=sample.contrast_names,
             source=sample.source,
+            split_point=None if task.layer is None else task.layer.name,
         )
 
     def _score_name(self, task: Task) -> str:

@@ -43,6 +43,8 @@ class AttributionOutput:
         contrast_names: their token strings.
         source: the input as given to the explainer (a text, a pair as a dict, or a chat), so that metrics can
             run the model on it again; None when unknown (then `text` is used).
+        split_point: the layer (module path) whose activations were attributed, None for the input embeddings
+            (or token ids).
 
     Examples:
         >>> import torch
@@ -70,6 +72,7 @@ class AttributionOutput:
     contrasts: list[int] | None = None
     contrast_names: list[str] | None = None
     source: str | dict | list | None = None
+    split_point: str | None = None
 
     def top(self, k: int = 5, target: int = 0) -> list[tuple[str, float]]:
         """The `k` elements with the largest attribution for the target at row `target`."""
@@ -97,6 +100,7 @@ class AttributionOutput:
             "contrasts": self.contrasts,
             "contrast_names": self.contrast_names,
             "source": self.source,
+            "split_point": self.split_point,
         }
 
     @classmethod
@@ -120,6 +124,7 @@ class AttributionOutput:
             contrasts=data.get("contrasts"),
             contrast_names=data.get("contrast_names"),
             source=data.get("source"),
+            split_point=data.get("split_point"),
         )
 
     def save(self, path: str | Path) -> None:

@@ -96,6 +96,11 @@ class Sensitivity(AttributionMetric):
                 f"explainer is a {type(explainer).__name__}: Sensitivity re-runs a gradient method on noisy "
                 f"embeddings (Saliency, InputXGradient, IntegratedGradients, GradientShap, SmoothGrad...)."
             )
+        if explainer.split_point is not None:
+            raise ValueError(
+                "explainer has a split_point: Sensitivity adds noise to the input embeddings; evaluate an explainer "
+                "without split_point."
+            )
         if explainer.model is not self.model:
             raise ValueError(
                 "explainer explains another model than the metric's: build both on the same model."

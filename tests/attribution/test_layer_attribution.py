@@ -188,3 +188,24 @@ def test_no_hook_left_after_a_call_that_raised_midway(classifier, method, fail_a
         assert_unchanged(before, snapshot(model, tokenizer))
     finally:
         handle.remove()
+
+
+def test_split_point_is_recorded_and_saved(classifier, tmp_path):
+    from interpreto import AttributionOutput
+
+    model, tokenizer = classifier
+    out = Occlusion(model, tokenizer, split_point=0, progress=False)("a fine film", targets=1)[0]
+    assert out.split_point == "bert.encoder.layer.0"
+    out.save(tmp_path / "layer.json")
+    assert AttributionOutput.load(tmp_path / "layer.json").split_point == "bert.encoder.layer.0"
+    assert Occlusion(model, tokenizer, progress=False)("a fine film", targets=1)[0].split_point is None
+
+
+def test_sensitivity_refuses_a_layer_explainer(classifier):
+    from interpreto.evaluation import Sensitivity
+
+    model, tokenizer = classifier
+    explainer = IntegratedGradients(model, tokenizer, n_perturbations=4, split_point=0, progress=False)
+    explanations = explainer("a fine film", targets=1)
+    with pytest.raises(ValueError, match="explainer has a split_point"):
+        Sensitivity(model, tokenizer, n_samples=1, progress=False).evaluate(explanations, explainer)
