@@ -61,6 +61,9 @@ class AttributionExplainer:
     """
 
     method_name = "attribution"
+    # True when the method's first model call on a sample scores the input itself (row 0): the predicted class
+    # is then read from that call instead of a forward of its own
+    scores_input_first = False
 
     def __init__(
         self,
@@ -112,6 +115,7 @@ class AttributionExplainer:
             task.check_method(self)
         if self.split_point is not None:
             task.layer = model_layer(self.model, self.split_point)
+        task.defer_prediction = self.scores_input_first
         with explaining(self.model, self.device):
             samples = task.prepare(inputs, targets, granularity, **generation_kwargs)
             bar = tqdm(samples, desc=type(self).__name__, disable=not self.progress or len(samples) < 2)

@@ -24,6 +24,8 @@ class InputXGradient(GradientExplainer):
         torch.Size([1, 4])
     """
 
+    scores_input_first = True  # its only row is the input
+
     def rows(self, sample, inputs, baseline, generator):
         return inputs[None], torch.ones(1), inputs[None]
 

@@ -26,6 +26,8 @@ class Saliency(GradientExplainer):
         True
     """
 
+    scores_input_first = True  # its only row is the input
+
     element_reduction = "l2"
 
     def rows(self, sample, inputs, baseline, generator):

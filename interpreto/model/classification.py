@@ -77,9 +77,21 @@ class ClassificationTask(Task):
         return int(self.model.config.num_labels)
 
     def target_logits(self, sample: Sample, model_kwargs: dict) -> torch.Tensor:
-        """Class logits, repeated for each target: `(rows, n_targets, n_classes)` (a view)."""
+        """Class logits, repeated for each target: `(rows, n_targets, n_classes)` (a view). For a sample whose
+        target is the predicted class, the first call's first row (the input) decides it."""
         logits = self.model(**model_kwargs).logits
+        if sample.predict_target:
+            self._set_predicted(sample, logits[:1].detach())
         return logits.unsqueeze(1).expand(-1, sample.n_targets, -1)
+
+    def _set_predicted(self, sample: Sample, input_logits: torch.Tensor) -> None:
+        """Sets the target to the class the input's logits `(1, n_classes)` predict, with its name and score."""
+        predicted = int(input_logits[0].argmax())
+        sample.target_ids = torch.tensor([predicted])
+        sample.target_names = [self.labels.get(predicted, f"LABEL_{predicted}")]
+        values = input_logits.float()[:, None, :]
+        sample.scores = self.score_function(values, sample.target_ids.to(values.device))[0].cpu()
+        sample.predict_target = False
 
     def prepare(
         self, inputs: Inputs, targets: Targets, granularity: Granularity, **kwargs: Any
@@ -167,24 +179,21 @@ class ClassificationTask(Task):
         return encoding
 
     def _resolve_targets(self, sample: Sample, target) -> None:
-        """Fills target ids and names; a None target is the class the model predicts."""
+        """Fills target ids and names; a None target is the class the model predicts (read now, or by the first
+        model call when `defer_prediction` is set)."""
         if target is None:
             sample.target_ids = torch.zeros(1, dtype=torch.long)
-            with torch.inference_mode():
-                logits = self.target_logits(
-                    sample, self.model_kwargs(sample, input_ids=sample.input_ids[None])
-                )
-            predicted = int(logits[0, 0].argmax())
-            sample.target_ids = torch.tensor([predicted])
-            sample.scores = self.score_function(logits.float(), sample.target_ids.to(logits.device))[0].cpu()
-        else:
-            many = isinstance(target, (list, tuple)) or (
-                isinstance(target, torch.Tensor) and target.numel() > 1
-            )
-            indices = [self._class_index(t) for t in (target if many else [target])]
-            if not indices:
-                raise ValueError("targets: an empty list was given for an input: pass at least one class.")
-            sample.target_ids = torch.tensor(indices)
+            sample.predict_target = True
+            sample.visible = torch.ones(1, sample.n_elements, dtype=torch.bool)
+            if not self.defer_prediction:
+                with torch.no_grad():  # not inference_mode: the target ids set here index tensors under autograd
+                    self.target_logits(sample, self.model_kwargs(sample, input_ids=sample.input_ids[None]))
+            return
+        many = isinstance(target, (list, tuple)) or (isinstance(target, torch.Tensor) and target.numel() > 1)
+        indices = [self._class_index(t) for t in (target if many else [target])]
+        if not indices:
+            raise ValueError("targets: an empty list was given for an input: pass at least one class.")
+        sample.target_ids = torch.tensor(indices)
         labels = self.labels
         sample.target_names = [labels.get(int(i), f"LABEL_{int(i)}") for i in sample.target_ids]
         sample.visible = torch.ones(sample.n_targets, sample.n_elements, dtype=torch.bool)

@@ -43,6 +43,8 @@ class Sample:
         contrast_names: a readable name for each contrast token.
         source: the input as the user gave it, JSON-ready, so that the sample can be prepared again (e.g. by the
             evaluation metrics): a text, a pair as `{"first", "second", "explain_second"}`, or a chat.
+        predict_target: the target is the predicted class, still to be read from the first model call on the
+            sample (which scores the input itself); `target_ids` holds a placeholder until then.
     """
 
     text: str
@@ -58,6 +60,7 @@ class Sample:
     contrast_ids: torch.Tensor | None = None
     contrast_names: list[str] | None = None
     source: Any = None
+    predict_target: bool = False
 
     @property
     def n_targets(self) -> int:

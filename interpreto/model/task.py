@@ -54,6 +54,8 @@ class Task:
         self.truncation = truncation
         self.max_length = max_model_length(model, tokenizer)
         self.layer: Layer | None = None
+        # classification: leave a predicted-class target to the method's first model call on the input
+        self.defer_prediction = False
 
     @property
     def device(self) -> torch.device:
