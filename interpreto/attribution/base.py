@@ -20,6 +20,7 @@ from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.output import AttributionOutput
 from interpreto.attribution.scores import ScoreFunction
 from interpreto.model.layer import model_layer
+from interpreto.model.memory import rows_within_budget
 from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer
 from interpreto.model.task import Task, make_task
 from interpreto.model.tokens import replacement_token_id
@@ -52,6 +53,9 @@ class AttributionExplainer:
             tokenizer's mask, else pad, else unknown, else end-of-sequence token.
         max_batch_tokens: a memory cap: at most this many tokens (rows x sequence length) per model call;
             long inputs then run in smaller chunks instead of failing. None: `batch_size` rows per call.
+        memory_budget: GiB that the activations kept for one backward pass may take (gradient methods): rows
+            are cut into even chunks that fit, from an estimate of the activation memory per token
+            (`interpreto.model.memory`). None: 1 GiB on CPU, half the free memory on a GPU.
         split_point: layer attribution (as captum's `Layer...` methods): attribute to the hidden states a layer
             outputs instead of the input embeddings. A block index (`1`: `bert.encoder.layer.1`,
             `model.layers.1`, ...) or a dotted module path; None (default) attributes to the input. An element
@@ -78,6 +82,7 @@ class AttributionExplainer:
         replace_token_id: int | None = None,
         max_batch_tokens: int | None = None,
         split_point: int | str | None = None,
+        memory_budget: float | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -90,6 +95,7 @@ class AttributionExplainer:
         self.replace_token_id = replace_token_id
         self.max_batch_tokens = max_batch_tokens
         self.split_point = split_point
+        self.memory_budget = memory_budget
 
     def __call__(
         self, inputs: Inputs, targets: Targets = None, **generation_kwargs: Any
@@ -128,6 +134,11 @@ class AttributionExplainer:
     def _check_parameters(self) -> None:
         check_integer("batch_size", self.batch_size)
         check_integer("max_batch_tokens", self.max_batch_tokens, allow_none=True)
+        budget = self.memory_budget
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0
+        ):
+            raise ValueError(f"memory_budget must be None or a positive number of GiB, got {budget!r}.")
 
     def _granularity(self) -> Granularity:
         try:
@@ -189,10 +200,14 @@ class AttributionExplainer:
         seed = getattr(self, "seed", None)
         return torch.Generator().manual_seed(0 if seed is None else int(seed))
 
-    def batches(self, n_rows: int, length: int = 1) -> Iterator[slice]:
-        """Slices of at most `batch_size` rows (fewer under `max_batch_tokens`), with a progress bar when there
-        are several."""
-        return row_batches(n_rows, length, self.batch_size, self.max_batch_tokens, self.progress)
+    def batches(self, n_rows: int, length: int = 1, backward: bool = False) -> Iterator[slice]:
+        """Even slices of at most `batch_size` rows (fewer under `max_batch_tokens`, and for rows that will be
+        differentiated, under `memory_budget`), with a progress bar when there are several."""
+        size = self.batch_size
+        if backward:
+            device = self.model.get_input_embeddings().weight.device
+            size = min(size, rows_within_budget(self.model, length, device, self.memory_budget))
+        return row_batches(n_rows, length, size, self.max_batch_tokens, self.progress)
 
 
 def row_batches(
@@ -203,6 +218,7 @@ def row_batches(
     size = batch_size
     if max_batch_tokens is not None:
         size = max(1, min(size, max_batch_tokens // max(length, 1)))
+    size = -(-n_rows // -(-n_rows // size)) if n_rows else size  # as many chunks, evened out
     starts = range(0, n_rows, size)
     for start in tqdm(starts, desc="batches", leave=False, disable=not (progress and len(starts) > 1)):
         yield slice(start, min(start + size, n_rows))

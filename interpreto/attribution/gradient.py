@@ -106,7 +106,7 @@ class GradientExplainer(AttributionExplainer):
         n_targets = sample.n_targets
         matrix = element_matrix(sample)
         element_scores, outputs = [], []
-        for chunk in self.batches(rows.shape[0], rows.shape[1]):
+        for chunk in self.batches(rows.shape[0], rows.shape[1], backward=True):
             chunk_rows = rows[chunk].detach().requires_grad_(True)
             chunk_factors = factors if factors is None or factors.shape[0] == 1 else factors[chunk]
             per_target = []

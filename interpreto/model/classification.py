@@ -186,7 +186,9 @@ class ClassificationTask(Task):
             sample.predict_target = True
             sample.visible = torch.ones(1, sample.n_elements, dtype=torch.bool)
             if not self.defer_prediction:
-                with torch.no_grad():  # not inference_mode: the target ids set here index tensors under autograd
+                with (
+                    torch.no_grad()
+                ):  # not inference_mode: the target ids set here index tensors under autograd
                     self.target_logits(sample, self.model_kwargs(sample, input_ids=sample.input_ids[None]))
             return
         many = isinstance(target, (list, tuple)) or (isinstance(target, torch.Tensor) and target.numel() > 1)

@@ -1,0 +1,54 @@
+"""How many rows fit in one backward pass: activation memory per token, from the model's configuration.
+
+A forward pass that will be differentiated keeps every layer's activations until the backward pass. Per token and
+layer that is about `hidden * (34 + 5 * heads * length / hidden)` bytes at 16-bit precision (Korthikanti et al.,
+2022, "Reducing Activation Recomputation in Large Transformer Models"), twice as much at 32-bit. Gradient methods
+use this to cut their rows into chunks that stay within a memory budget: 1 GiB on CPU, half the free memory on a
+GPU, unless the user sets one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+GIB = 2**30
+CPU_BUDGET_BYTES = 1 * GIB
+
+
+def _config_value(config, *names: str, default: int) -> int:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return default
+
+
+def backward_bytes_per_token(model: torch.nn.Module, length: int) -> int:
+    """Activation bytes one token of a `length`-token row keeps for the backward pass (an estimate)."""
+    config = getattr(model, "config", None)
+    config = getattr(config, "text_config", None) or config
+    hidden = _config_value(config, "hidden_size", "n_embd", "d_model", "dim", default=768)
+    layers = _config_value(config, "num_hidden_layers", "n_layer", "num_layers", "n_layers", default=12)
+    heads = _config_value(config, "num_attention_heads", "n_head", "num_heads", default=12)
+    parameter = next(model.parameters(), None)
+    element = parameter.element_size() if parameter is not None else 4
+    per_layer = hidden * (34 + 5 * heads * length / hidden) * element / 2
+    return int(layers * per_layer) + 1
+
+
+def memory_budget_bytes(device: torch.device, budget_gib: float | None) -> int:
+    """The budget in bytes: `budget_gib` if given, else 1 GiB on CPU or half the free memory of a CUDA device."""
+    if budget_gib is not None:
+        return int(budget_gib * GIB)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2
+    return CPU_BUDGET_BYTES
+
+
+def rows_within_budget(
+    model: torch.nn.Module, length: int, device: torch.device, budget_gib: float | None
+) -> int:
+    """How many rows of `length` tokens one forward+backward may take within the memory budget (at least 1)."""
+    per_row = backward_bytes_per_token(model, length) * max(length, 1)
+    return max(1, memory_budget_bytes(device, budget_gib) // per_row)

@@ -1,0 +1,52 @@
+"""Rows are cut into even chunks; gradient methods keep each backward pass within a memory budget."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interpreto import IntegratedGradients
+from interpreto.attribution.base import row_batches
+from interpreto.model.memory import backward_bytes_per_token, rows_within_budget
+
+
+def test_row_batches_are_even_and_cover_every_row():
+    chunks = list(row_batches(50, 20, batch_size=43))
+    assert [c.stop - c.start for c in chunks] == [25, 25]
+    chunks = list(row_batches(130, 10, batch_size=64, max_batch_tokens=400))
+    assert [c.stop - c.start for c in chunks] == [33, 33, 33, 31]
+    assert chunks[0].start == 0 and chunks[-1].stop == 130
+
+
+def test_activation_estimate_grows_with_length_and_fits_the_budget(bert):
+    model, _ = bert
+    assert backward_bytes_per_token(model, 64) > backward_bytes_per_token(model, 8) > 0
+    per_row = backward_bytes_per_token(model, 20) * 20
+    assert rows_within_budget(model, 20, torch.device("cpu"), 10 * per_row / 2**30) == 10
+    assert rows_within_budget(model, 20, torch.device("cpu"), 1e-12) == 1
+
+
+def test_memory_budget_chunks_the_path_without_changing_results(bert):
+    model, tokenizer = bert
+    text = "the plot was thin but the cast was great"
+    calls = []
+    handle = model.register_forward_hook(lambda module, args, kwargs_output: calls.append(1))
+    try:
+        whole = IntegratedGradients(model, tokenizer, n_perturbations=16, progress=False)(text, targets=1)[0]
+        n_whole = len(calls)
+        length = len(tokenizer(text).input_ids)
+        budget = 4.5 * backward_bytes_per_token(model, length) * length / 2**30  # 4 rows per backward
+        chunked = IntegratedGradients(
+            model, tokenizer, n_perturbations=16, memory_budget=budget, progress=False
+        )(text, targets=1)[0]
+    finally:
+        handle.remove()
+    assert len(calls) - n_whole == n_whole + 3  # the 16 path points in 4 forwards instead of 1
+    torch.testing.assert_close(chunked.attributions, whole.attributions, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("budget", [0, -1.0, "1GB", True])
+def test_bad_memory_budget_raises_naming_it(bert, budget):
+    model, tokenizer = bert
+    with pytest.raises(ValueError, match="memory_budget must be"):
+        IntegratedGradients(model, tokenizer, memory_budget=budget, progress=False)("a fine film")
