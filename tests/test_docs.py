@@ -17,5 +17,12 @@ def test_docs_examples_run(page, tmp_path, monkeypatch):
     assert blocks
     monkeypatch.chdir(tmp_path)  # examples write their files here
     namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, f"{page}", "exec"), namespace)  # noqa: S102 - our own documentation
+    import matplotlib.pyplot as plt
+
+    open_figures = set(plt.get_fignums())
+    try:
+        for block in blocks:
+            exec(compile(block, f"{page}", "exec"), namespace)  # noqa: S102 - our own documentation
+    finally:  # figures an example opened (result.plot()) must not leak into other tests
+        for number in set(plt.get_fignums()) - open_figures:
+            plt.close(number)

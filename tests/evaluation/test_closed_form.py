@@ -147,15 +147,16 @@ def test_saliency_on_an_additive_model_has_zero_sensitivity(additive):
 def test_metric_results_are_json_ready_and_plot(additive, occlusion, tmp_path):
     import json
 
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
     model, tokenizer = additive
     result = Deletion(model, tokenizer, n_steps=4, progress=False).evaluate(occlusion)
     data = json.loads(json.dumps(result.to_dict()))
     assert data["metric"] == "Deletion" and data["higher_is_better"] is False
     assert len(data["curve"]) == 5 and data["value"] == pytest.approx(result.auc)
-    ax = result.plot()
+    ax = result.plot(ax=Figure().subplots())  # no pyplot figure left open for other tests
     assert ax.get_xlabel() == "fraction of elements removed"
-    Infidelity(model, tokenizer, progress=False).evaluate(occlusion).plot()
+    assert len(ax.lines) == 1
+    histogram = Infidelity(model, tokenizer, progress=False).evaluate(occlusion).plot(ax=Figure().subplots())
+    assert histogram.get_xlabel() == "Infidelity per input"
     assert torch.isfinite(result.per_input).all()
