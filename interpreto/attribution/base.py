@@ -187,9 +187,7 @@ class AttributionExplainer:
 
     def replacement_id(self, task: Task) -> int:
         """The token id that stands for a removed element."""
-        if self.replace_token_id is not None:
-            return int(self.replace_token_id)
-        return replacement_token_id(task.tokenizer)
+        return replacement_token_id(task.tokenizer, self.replace_token_id)
 
     def baseline_ids(self, task: Task, sample: Sample) -> torch.Tensor:
         """The baseline input `(seq,)`: every maskable token replaced by the replacement token."""

@@ -169,9 +169,7 @@ class AttributionMetric:
         check_integer("max_batch_tokens", self.max_batch_tokens, allow_none=True)
 
     def _replacement(self, task: Task) -> int:
-        if self.replace_token_id is not None:
-            return int(self.replace_token_id)
-        return replacement_token_id(task.tokenizer)
+        return replacement_token_id(task.tokenizer, self.replace_token_id)
 
     def _batches(self, n_rows: int, length: int):
         return row_batches(n_rows, length, self.batch_size, self.max_batch_tokens)

@@ -84,11 +84,15 @@ class ClassificationTask(Task):
             self._set_predicted(sample, logits[:1].detach())
         return logits.unsqueeze(1).expand(-1, sample.n_targets, -1)
 
+    def label_name(self, index: int) -> str:
+        """The class's name from `config.id2label`, else `LABEL_<index>`."""
+        return self.labels.get(index, f"LABEL_{index}")
+
     def _set_predicted(self, sample: Sample, input_logits: torch.Tensor) -> None:
         """Sets the target to the class the input's logits `(1, n_classes)` predict, with its name and score."""
         predicted = int(input_logits[0].argmax())
         sample.target_ids = torch.tensor([predicted])
-        sample.target_names = [self.labels.get(predicted, f"LABEL_{predicted}")]
+        sample.target_names = [self.label_name(predicted)]
         values = input_logits.float()[:, None, :]
         sample.scores = self.score_function(values, sample.target_ids.to(values.device))[0].cpu()
         sample.predict_target = False
@@ -196,6 +200,5 @@ class ClassificationTask(Task):
         if not indices:
             raise ValueError("targets: an empty list was given for an input: pass at least one class.")
         sample.target_ids = torch.tensor(indices)
-        labels = self.labels
-        sample.target_names = [labels.get(int(i), f"LABEL_{int(i)}") for i in sample.target_ids]
+        sample.target_names = [self.label_name(int(i)) for i in sample.target_ids]
         sample.visible = torch.ones(sample.n_targets, sample.n_elements, dtype=torch.bool)

@@ -40,8 +40,11 @@ def check_model_and_tokenizer(model, tokenizer) -> None:
         )
 
 
-def replacement_token_id(tokenizer) -> int:
-    """The token that stands for a removed element: mask, else pad, else unknown, else end-of-sequence."""
+def replacement_token_id(tokenizer, override: int | None = None) -> int:
+    """The token that stands for a removed element: `override` if given, else the tokenizer's mask, else pad,
+    else unknown, else end-of-sequence token."""
+    if override is not None:
+        return int(override)
     for name in ("mask_token_id", "pad_token_id", "unk_token_id", "eos_token_id"):
         token_id = getattr(tokenizer, name, None)
         if token_id is not None:
