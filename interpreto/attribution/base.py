@@ -55,7 +55,7 @@ class AttributionExplainer:
             long inputs then run in smaller chunks instead of failing. None: `batch_size` rows per call.
         memory_budget: GiB that the activations kept for one backward pass may take (gradient methods): rows
             are cut into even chunks that fit, from an estimate of the activation memory per token
-            (`interpreto.model.memory`). None: 1 GiB on CPU, half the free memory on a GPU.
+            (`interpreto.model.memory`). None: 0.75 GiB on CPU, half the free memory on a GPU.
         split_point: layer attribution (as captum's `Layer...` methods): attribute to the hidden states a layer
             outputs instead of the input embeddings. A block index (`1`: `bert.encoder.layer.1`,
             `model.layers.1`, ...) or a dotted module path; None (default) attributes to the input. An element

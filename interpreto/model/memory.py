@@ -1,10 +1,13 @@
 """How many rows fit in one backward pass: activation memory per token, from the model's configuration.
 
 A forward pass that will be differentiated keeps every layer's activations until the backward pass. Per token and
-layer that is about `hidden * (34 + 5 * heads * length / hidden)` bytes at 16-bit precision (Korthikanti et al.,
-2022, "Reducing Activation Recomputation in Large Transformer Models"), twice as much at 32-bit. Gradient methods
-use this to cut their rows into chunks that stay within a memory budget: 1 GiB on CPU, half the free memory on a
-GPU, unless the user sets one.
+layer that is about `19 * hidden + 5 * intermediate + 3 * heads * length` elements: the counting of Korthikanti et
+al. (2022, "Reducing Activation Recomputation in Large Transformer Models") redone for Hugging Face's blocks
+(RMSNorm/LayerNorm saving their input and output, rotary embeddings, gated MLPs). Measured on SmolLM2-135M in
+float32 with a 21-token input: 44 MB per row, 70 KB per token and layer; the estimate is 48 MB. Gradient methods
+use this to cut their rows into chunks that stay within a memory budget: 0.75 GiB on CPU (IG(50) on SmolLM2 then
+runs 4 chunks of 13 rows, about as fast as one of 50 on a CPU), half the free memory on a GPU, unless the user
+sets one.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import torch
 
 GIB = 2**30
-CPU_BUDGET_BYTES = 1 * GIB
+CPU_BUDGET_BYTES = 3 * GIB // 4
 
 
 def _config_value(config, *names: str, default: int) -> int:
@@ -30,14 +33,15 @@ def backward_bytes_per_token(model: torch.nn.Module, length: int) -> int:
     hidden = _config_value(config, "hidden_size", "n_embd", "d_model", "dim", default=768)
     layers = _config_value(config, "num_hidden_layers", "n_layer", "num_layers", "n_layers", default=12)
     heads = _config_value(config, "num_attention_heads", "n_head", "num_heads", default=12)
+    intermediate = _config_value(config, "intermediate_size", "n_inner", "d_ff", "ffn_dim", default=4 * hidden)
     parameter = next(model.parameters(), None)
     element = parameter.element_size() if parameter is not None else 4
-    per_layer = hidden * (34 + 5 * heads * length / hidden) * element / 2
+    per_layer = (19 * hidden + 5 * intermediate + 3 * heads * length) * element
     return int(layers * per_layer) + 1
 
 
 def memory_budget_bytes(device: torch.device, budget_gib: float | None) -> int:
-    """The budget in bytes: `budget_gib` if given, else 1 GiB on CPU or half the free memory of a CUDA device."""
+    """The budget in bytes: `budget_gib` if given, else 0.75 GiB on CPU or half the free memory of a CUDA device."""
     if budget_gib is not None:
         return int(budget_gib * GIB)
     if device.type == "cuda":
