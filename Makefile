@@ -33,8 +33,11 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
+# Floors, dataset throughput and accuracy (about 25 min on 2 cores); the peers are `make bench-peers`.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attribution.py
+	$(BIN)/python benchmarks/bench_dataset.py
+	$(BIN)/python benchmarks/bench_accuracy.py
 
 # Peer libraries in their own venv (Interpreto 0.5 from PyPI has our import name). Same torch/transformers/captum
 # pins as .venv; nnsight's pin is dropped because Interpreto 0.5 needs nnsight<0.8.

@@ -1,8 +1,13 @@
-"""Time per explanation of each attribution method against its compute floor, on the zoo models.
+"""Time per explanation of every attribution method against its compute floor, on the zoo models.
 
-The floor is the same number of model evaluations done as plain batched PyTorch calls in this process: one
-batched forward+backward over all path points for gradient methods (one backward per target for generation),
-one batched inference forward over all perturbed rows for Occlusion. Prints a table and writes JSON.
+The floor is the same number of model evaluations done as plain batched PyTorch calls in this process:
+- gradient methods: one batched forward+backward over all their rows (path points, noisy copies; 1 row for
+  Saliency and InputXGradient), the LM head only at scored positions and one backward per target for
+  generation;
+- perturbation methods: one batched inference forward (64 rows per call) over as many full-length rows as the
+  method sent to the model (counted with a forward pre-hook during the warm-up: deduplicated rows for Sobol and
+  KernelSHAP's exact coalitions; the rows of our KV-prefix reuse count as full rows).
+Ours runs with its defaults (batch size and memory budget chosen by the library). Prints a table, writes JSON.
 
 Run with `make bench` (CPU numbers depend on the machine; compare ratios, not seconds).
 """
@@ -16,7 +21,19 @@ from pathlib import Path
 
 import torch
 
-from interpreto import InputXGradient, IntegratedGradients, Occlusion, Saliency
+from interpreto import (
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    KernelShap,
+    Lime,
+    Occlusion,
+    Saliency,
+    SmoothGrad,
+    Sobol,
+    SquareGrad,
+    VarGrad,
+)
 from interpreto.zoo import sentiment_classifier, smollm2
 
 REVIEW = (
@@ -25,10 +42,16 @@ REVIEW = (
 )
 PROMPT, CONTINUATION = "Roses are red, violets are blue, sugar is sweet and", " so are you, my friend."
 N_STEPS = 50
+N_SAMPLES = 100
+FLOOR_BATCH = 64
 
 
-def best_time(function, repeats: int) -> float:
+def best_time(function, repeats: int, slow_s: float = 10.0) -> float:
+    """Best of `repeats` runs after a warm-up; a warm-up slower than `slow_s` is followed by one run only."""
+    start = time.perf_counter()
     function()  # warm-up
+    if time.perf_counter() - start > slow_s:
+        repeats = 1
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -49,14 +72,51 @@ def gradient_floor(model, embeddings, n_rows: int, head_positions: int | None) -
         torch.autograd.grad(scores[:, target].sum(), rows, retain_graph=target < scores.shape[1] - 1)
 
 
-def occlusion_floor(model, ids, n_rows: int, head_positions: int | None) -> None:
+def forward_floor(model, ids, n_rows: int, head_positions: int | None) -> None:
+    kwargs = {} if head_positions is None else {"logits_to_keep": head_positions}
     with torch.inference_mode():
-        rows = ids.expand(n_rows, -1)
-        kwargs = {} if head_positions is None else {"logits_to_keep": head_positions}
-        model(input_ids=rows, attention_mask=torch.ones_like(rows), **kwargs)
+        for start in range(0, n_rows, FLOOR_BATCH):
+            rows = ids.expand(min(FLOOR_BATCH, n_rows - start), -1)
+            model(input_ids=rows, attention_mask=torch.ones_like(rows), **kwargs)
 
 
-def bench_task(name, model, tokenizer, inputs, targets, repeats: int) -> list[dict]:
+def rows_sent(model, explain) -> int:
+    """Rows the model sees during one call of `explain` (sum of the batch sizes of its forward calls)."""
+    count = [0]
+
+    def hook(module, args, kwargs):
+        tensor = kwargs.get("input_ids")
+        tensor = kwargs.get("inputs_embeds") if tensor is None else tensor
+        tensor = args[0] if tensor is None and args else tensor
+        count[0] += tensor.shape[0]
+
+    handle = model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        explain()
+    finally:
+        handle.remove()
+    return count[0]
+
+
+def methods(model, tokenizer) -> list[tuple[str, object, int | None]]:
+    """(label, explainer, rows of its gradient floor or None for a perturbation method)."""
+    common = {"progress": False}
+    return [
+        ("Saliency", Saliency(model, tokenizer, **common), 1),
+        ("InputXGradient", InputXGradient(model, tokenizer, **common), 1),
+        (f"IntegratedGradients({N_STEPS})", IntegratedGradients(model, tokenizer, n_perturbations=N_STEPS, **common), N_STEPS),
+        (f"GradientShap({N_STEPS})", GradientShap(model, tokenizer, n_perturbations=N_STEPS, **common), N_STEPS),
+        (f"SmoothGrad({N_STEPS})", SmoothGrad(model, tokenizer, n_perturbations=N_STEPS, **common), N_STEPS),
+        (f"SquareGrad({N_STEPS})", SquareGrad(model, tokenizer, n_perturbations=N_STEPS, **common), N_STEPS),
+        (f"VarGrad({N_STEPS})", VarGrad(model, tokenizer, n_perturbations=N_STEPS, **common), N_STEPS),
+        ("Occlusion", Occlusion(model, tokenizer, **common), None),
+        (f"Lime({N_SAMPLES})", Lime(model, tokenizer, n_perturbations=N_SAMPLES, **common), None),
+        (f"KernelShap({N_SAMPLES})", KernelShap(model, tokenizer, n_perturbations=N_SAMPLES, **common), None),
+        ("Sobol(default N)", Sobol(model, tokenizer, **common), None),
+    ]  # fmt: skip
+
+
+def bench_task(name, model, tokenizer, inputs, targets, repeats: int, only: set[str]) -> list[dict]:
     if targets is None:
         ids = tokenizer(inputs, return_tensors="pt")["input_ids"]
         head = None
@@ -66,41 +126,44 @@ def bench_task(name, model, tokenizer, inputs, targets, repeats: int) -> list[di
         ids = torch.tensor([prompt_ids + target_ids[:-1]])
         head = len(target_ids)
     embeddings = model.get_input_embeddings()(ids).detach()
-    n_elements = len(Occlusion(model, tokenizer, progress=False)(inputs, targets)[0].elements)
-    cases = [
-        ("Saliency", Saliency(model, tokenizer, progress=False), lambda: gradient_floor(model, embeddings, 1, head)),
-        ("InputXGradient", InputXGradient(model, tokenizer, progress=False),
-         lambda: gradient_floor(model, embeddings, 1, head)),
-        (f"IntegratedGradients({N_STEPS})",
-         IntegratedGradients(model, tokenizer, n_perturbations=N_STEPS, batch_size=N_STEPS, progress=False),
-         lambda: gradient_floor(model, embeddings, N_STEPS, head)),
-        ("Occlusion", Occlusion(model, tokenizer, batch_size=256, progress=False),
-         lambda: occlusion_floor(model, ids, n_elements + 1, head)),
-    ]  # fmt: skip
-    rows = []
-    for method, explainer, floor in cases:
-        ours = best_time(lambda explainer=explainer: explainer(inputs, targets), repeats)
-        base = best_time(floor, repeats)
-        rows.append({"task": name, "method": method, "tokens": ids.shape[1], "ours_s": ours, "floor_s": base,
-                     "ratio": ours / base})  # fmt: skip
-        print(f"{name:15} {method:26} {ids.shape[1]:4d} tok  ours {ours:7.3f} s  floor {base:7.3f} s  "
-              f"x{ours / base:5.2f}", flush=True)  # fmt: skip
-    return rows
+    results = []
+    for label, explainer, gradient_rows in methods(model, tokenizer):
+        if only and label.split("(")[0] not in only:
+            continue
+        explain = lambda explainer=explainer: explainer(inputs, targets)  # noqa: E731
+        n_rows = rows_sent(model, explain) if gradient_rows is None else gradient_rows
+        if gradient_rows is None:
+            floor = lambda n_rows=n_rows: forward_floor(model, ids, n_rows, head)  # noqa: E731
+        else:
+            floor = lambda n_rows=n_rows: gradient_floor(model, embeddings, n_rows, head)  # noqa: E731
+        ours, base = best_time(explain, repeats), best_time(floor, repeats)
+        results.append({"task": name, "method": label, "tokens": ids.shape[1], "rows": n_rows, "ours_s": ours,
+                        "floor_s": base, "ratio": ours / base})  # fmt: skip
+        print(f"{name:15} {label:26} {ids.shape[1]:3d} tok {n_rows:5d} rows  ours {ours:7.3f} s  "
+              f"floor {base:7.3f} s  x{ours / base:5.2f}", flush=True)  # fmt: skip
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tasks", default="classification,generation")
+    parser.add_argument("--methods", default="", help="comma-separated method names (default: all)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/attribution.json"))
     args = parser.parse_args()
     torch.manual_seed(0)
+    only = {name for name in args.methods.split(",") if name}
+    tasks = args.tasks.split(",")
     results = []
-    model, tokenizer = sentiment_classifier()
-    results += bench_task("classification", model, tokenizer, REVIEW, None, args.repeats)
-    lm, lm_tokenizer = smollm2()
-    results += bench_task("generation", lm, lm_tokenizer, PROMPT, CONTINUATION, args.repeats)
+    if "classification" in tasks:
+        model, tokenizer = sentiment_classifier()
+        results += bench_task("classification", model, tokenizer, REVIEW, None, args.repeats, only)
+    if "generation" in tasks:
+        lm, lm_tokenizer = smollm2()
+        results += bench_task("generation", lm, lm_tokenizer, PROMPT, CONTINUATION, args.repeats, only)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"threads": torch.get_num_threads(), "results": results}, indent=2))
+    payload = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "results": results}
+    args.out.write_text(json.dumps(payload, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -20,7 +20,7 @@ from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.output import AttributionOutput
 from interpreto.attribution.scores import ScoreFunction
 from interpreto.model.layer import model_layer
-from interpreto.model.memory import rows_within_budget
+from interpreto.model.memory import BATCHED_TARGET_TOKENS, rows_within_budget
 from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer
 from interpreto.model.task import Task, make_task
 from interpreto.model.tokens import replacement_token_id
@@ -198,13 +198,20 @@ class AttributionExplainer:
         seed = getattr(self, "seed", None)
         return torch.Generator().manual_seed(0 if seed is None else int(seed))
 
-    def batches(self, n_rows: int, length: int = 1, backward: bool = False) -> Iterator[slice]:
+    def batches(
+        self, n_rows: int, length: int = 1, backward: bool = False, targets: int = 1
+    ) -> Iterator[slice]:
         """Even slices of at most `batch_size` rows (fewer under `max_batch_tokens`, and for rows that will be
-        differentiated, under `memory_budget`), with a progress bar when there are several."""
+        differentiated, under `memory_budget`), with a progress bar when there are several. On a CPU, rows
+        differentiated for several `targets` come in chunks small enough for one backward pass batched over
+        the targets (`interpreto.model.memory.BATCHED_TARGET_TOKENS`), when a row fits."""
         size = self.batch_size
         if backward:
             device = self.model.get_input_embeddings().weight.device
             size = min(size, rows_within_budget(self.model, length, device, self.memory_budget))
+            row_tokens = length * targets
+            if targets > 1 and device.type == "cpu" and row_tokens <= BATCHED_TARGET_TOKENS:
+                size = min(size, BATCHED_TARGET_TOKENS // row_tokens)
         return row_batches(n_rows, length, size, self.max_batch_tokens, self.progress)
 
 

@@ -4,9 +4,10 @@ A gradient method says at which points to differentiate and what each gradient i
 the input itself times itself for InputXGradient, a path from a baseline times (x - b) for IntegratedGradients,
 noisy copies...), and how the rows' element scores combine (`reduce`: a weighted sum by default; a mean of
 squares or a variance for the noise-tunnel methods). A row's token scores are `factor . gradient`
-(`token_scores`; Saliency takes the gradient's norm instead). The pipeline runs rows in chunks: one forward per chunk, one `torch.autograd.grad` per
-target reusing that forward's graph, gradients taken with respect to the embeddings only (the model's
-parameters get no `.grad`).
+(`token_scores`; Saliency takes the gradient's norm instead). The pipeline runs rows in chunks: one forward per
+chunk, then the gradients of every target from that forward's graph, taken with respect to the embeddings only
+(the model's parameters get no `.grad`). With several targets (generation), a small chunk takes them all in one
+batched backward pass (`target_gradients`); a large one takes one backward pass per target.
 
 With a `split_point`, the same runs one layer up: the input is the hidden states that layer outputs for the
 sample, the baseline those it outputs for the baseline input, and a row is scored by the model with that layer's
@@ -15,11 +16,42 @@ output replaced by the row (`Task.explained_scores`).
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+
 import torch
 
 from interpreto.attribution.base import AttributionExplainer, MethodResult, element_matrix
+from interpreto.model.memory import BATCHED_TARGET_TOKENS
 from interpreto.model.sample import Sample
 from interpreto.model.task import Task
+
+
+def target_gradients(scores: torch.Tensor, rows: torch.Tensor, batched: bool) -> Iterator[torch.Tensor]:
+    """The gradient of each target's summed scores (`scores` `(n_rows, n_targets)`) with respect to `rows`, in
+    target order. `batched`: one vectorized backward pass for all targets; otherwise (or if an operation of the
+    model has no batching rule) one backward pass per target, reusing the graph."""
+    n_targets = scores.shape[1]
+    if batched and n_targets > 1:
+        cotangents = torch.eye(n_targets, dtype=scores.dtype, device=scores.device)[:, None, :]
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*performance drop.*", category=UserWarning)
+                (gradients,) = torch.autograd.grad(
+                    scores,
+                    rows,
+                    grad_outputs=cotangents.expand(n_targets, *scores.shape),
+                    is_grads_batched=True,
+                    retain_graph=True,  # kept for the per-target fallback below
+                )
+        except RuntimeError:
+            pass
+        else:
+            yield from gradients
+            return
+    for target in range(n_targets):
+        (gradient,) = torch.autograd.grad(scores[:, target].sum(), rows, retain_graph=target < n_targets - 1)
+        yield gradient
 
 
 class GradientExplainer(AttributionExplainer):
@@ -106,16 +138,15 @@ class GradientExplainer(AttributionExplainer):
         n_targets = sample.n_targets
         matrix = element_matrix(sample)
         element_scores, outputs = [], []
-        for chunk in self.batches(rows.shape[0], rows.shape[1], backward=True):
+        length = rows.shape[1]
+        for chunk in self.batches(rows.shape[0], length, backward=True, targets=n_targets):
             chunk_rows = rows[chunk].detach().requires_grad_(True)
             chunk_factors = factors if factors is None or factors.shape[0] == 1 else factors[chunk]
+            batched = chunk_rows.shape[0] * length * n_targets <= BATCHED_TARGET_TOKENS
             per_target = []
             with torch.enable_grad():
                 row_scores = task.explained_scores(sample, chunk_rows)
-                for target in range(n_targets):
-                    (gradients,) = torch.autograd.grad(
-                        row_scores[:, target].sum(), chunk_rows, retain_graph=target < n_targets - 1
-                    )
+                for gradients in target_gradients(row_scores, chunk_rows, batched):
                     scores = self.token_scores(gradients, chunk_factors)
                     per_target.append(self.to_elements(scores.float().cpu(), matrix))
             element_scores.append(torch.stack(per_target, dim=1))

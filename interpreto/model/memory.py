@@ -17,6 +17,11 @@ import torch
 GIB = 2**30
 CPU_BUDGET_BYTES = 3 * GIB // 4
 
+# Up to this many token-targets per chunk (rows x tokens x targets), one backward pass batched over the targets
+# (`is_grads_batched`) beats a backward pass per target. SmolLM2, 19 tokens, 7 targets, 2-core CPU: 1 row 0.53 s
+# vs 1.12 s; 4 rows 1.2 s vs 2.0 s; 7 rows 2.3 s vs 3.5 s; 13 rows 4.3 s vs 4.5 s; 50 rows 18.4 s vs 15.6 s.
+BATCHED_TARGET_TOKENS = 1024
+
 
 def _config_value(config, *names: str, default: int) -> int:
     for name in names:
@@ -33,7 +38,9 @@ def backward_bytes_per_token(model: torch.nn.Module, length: int) -> int:
     hidden = _config_value(config, "hidden_size", "n_embd", "d_model", "dim", default=768)
     layers = _config_value(config, "num_hidden_layers", "n_layer", "num_layers", "n_layers", default=12)
     heads = _config_value(config, "num_attention_heads", "n_head", "num_heads", default=12)
-    intermediate = _config_value(config, "intermediate_size", "n_inner", "d_ff", "ffn_dim", default=4 * hidden)
+    intermediate = _config_value(
+        config, "intermediate_size", "n_inner", "d_ff", "ffn_dim", default=4 * hidden
+    )
     parameter = next(model.parameters(), None)
     element = parameter.element_size() if parameter is not None else 4
     per_layer = (19 * hidden + 5 * intermediate + 3 * heads * length) * element

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interpreto import IntegratedGradients
+import interpreto.attribution.gradient as gradient_module
+from interpreto import IntegratedGradients, Saliency
 from interpreto.attribution.base import row_batches
+from interpreto.attribution.gradient import target_gradients
 from interpreto.model.memory import backward_bytes_per_token, rows_within_budget
 
 
@@ -50,3 +52,56 @@ def test_bad_memory_budget_raises_naming_it(bert, budget):
     model, tokenizer = bert
     with pytest.raises(ValueError, match="memory_budget must be"):
         IntegratedGradients(model, tokenizer, memory_budget=budget, progress=False)("a fine film")
+
+
+class _NoVmap(torch.autograd.Function):
+    """Identity whose backward reads a value (`.item()`): a vectorized backward through it raises."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * (1.0 if grad.abs().max().item() >= 0 else 0.0)
+
+
+def test_target_gradients_batched_equal_one_backward_per_target():
+    rows = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(4, 6, dtype=torch.float64)
+    for through in (lambda x: x, _NoVmap.apply):  # the second falls back to one backward per target
+
+        def scores(through=through):
+            return (through(rows).tanh() @ weights).sum(1)  # (3 rows, 6 targets), a fresh graph
+
+        expected = torch.stack([torch.autograd.grad(scores()[:, t].sum(), rows)[0] for t in range(6)])
+        batched = torch.stack(list(target_gradients(scores(), rows, batched=True)))
+        looped = torch.stack(list(target_gradients(scores(), rows, batched=False)))
+        torch.testing.assert_close(batched, expected)
+        torch.testing.assert_close(looped, expected)
+
+
+@pytest.mark.parametrize("method", [Saliency, IntegratedGradients])
+def test_generation_gradients_batched_over_targets_equal_the_per_target_loop(llama, method, monkeypatch):
+    model, tokenizer = llama
+    prompt, continuation = "the cat sat on", " the mat today"
+    calls = []
+    original = torch.autograd.grad
+
+    def counting_grad(*args, **kwargs):
+        calls.append(bool(kwargs.get("is_grads_batched")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counting_grad)
+    explainer = method(
+        model, tokenizer, progress=False, **({"n_perturbations": 8} if method is IntegratedGradients else {})
+    )
+    batched = explainer(prompt, continuation)[0]
+    assert calls and all(calls)  # a small input: every backward pass batched over the targets
+    calls.clear()
+    monkeypatch.setattr(gradient_module, "BATCHED_TARGET_TOKENS", 0)
+    looped = explainer(prompt, continuation)[0]
+    assert len(calls) > 1 and not any(calls)
+    torch.testing.assert_close(
+        batched.attributions, looped.attributions, atol=1e-5, rtol=1e-4, equal_nan=True
+    )
