@@ -11,7 +11,8 @@ Protocol: one JSON request per line on stdin, one JSON answer per line on stdout
   explanation function and runs it once (warm-up); every request then answers `{"seconds": s}` for one
   explanation. A warm-up slower than `slow_s` is answered as the time (`"cold": true`), without a second run.
 - `{"op": "memory", "case": CASE}`: answers `{"rss_before_mb", "peak_mb", "extra_mb", "seconds", "cold"}`: the
-  resident set before a first (cold) explanation, its high-water mark during it, and its time. Meant as the
+  resident set before a first (cold) explanation, with every weight read once before (a memory-mapped checkpoint
+  is then resident and "extra" is what the explanation adds), its high-water mark during it, and its time. Meant as the
   first request of a fresh worker; it then also serves as the warm-up of later "time" requests.
 
 A CASE is `{"task", "model_path", "text", "target", "method", "settings"}`. A combination the library cannot
@@ -45,6 +46,15 @@ def timed(explain) -> float:
     start = time.perf_counter()
     explain()
     return time.perf_counter() - start
+
+
+def make_resident(model) -> None:
+    """Reads every weight once, so that pages of a memory-mapped checkpoint count before the measurement."""
+    import torch
+
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.sum()
 
 
 def measure_memory(explain) -> dict:
@@ -87,6 +97,8 @@ class Worker:
             fresh = json.dumps(request["case"], sort_keys=True) not in self.functions
             explain = self.function(request["case"])
             if request["op"] == "memory":
+                for model, _ in self.models.values():
+                    make_resident(model)
                 return measure_memory(explain)
             if fresh:
                 warm_up = timed(explain)

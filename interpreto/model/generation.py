@@ -40,6 +40,11 @@ class GenerationTask(Task):
             return self.model(**model_kwargs, use_cache=False, logits_to_keep=n_targets).logits
         return self.model(**model_kwargs, use_cache=False).logits[:, -n_targets:]
 
+    @property
+    def reuses_prefix(self) -> bool:
+        """A local model taking `logits_to_keep` runs rows from their first change, over the input's KV cache."""
+        return self._keeps_logits
+
     def input_state(self, sample: Sample) -> tuple[DynamicCache | None, torch.Tensor]:
         """Scores of the unperturbed input and its KV cache, reused by perturbed rows that share a prefix."""
         if not self._keeps_logits:

@@ -10,7 +10,6 @@ alone or in any padded batch, whatever the tokenizer's padding side and whether 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interpreto.model._architectures import resolve_split_points
+from interpreto.model._encoding import Inputs, encode_texts, texts_of
 from interpreto.model._tracing import first_tensor, module_output, replace_first, wrapped
 from interpreto.model.activations import (
     ActivationGranularity,
@@ -31,10 +31,6 @@ from interpreto.model.activations import (
     merge_rows,
     save_shard,
 )
-
-Inputs = str | list[str]
-# Above this, `tokenizer.model_max_length` is transformers' "no limit" placeholder.
-_NO_LIMIT = 1_000_000
 
 
 class ModelWithSplitPoints:
@@ -113,7 +109,6 @@ class ModelWithSplitPoints:
         self.progress = progress
         self.remote = remote
         self._points = resolve_split_points(self.model, split_points)
-        self._forward_arguments = set(inspect.signature(type(self.model).forward).parameters)
 
     @property
     def split_points(self) -> list[str]:
@@ -151,7 +146,7 @@ class ModelWithSplitPoints:
         """
         granularity = _granularity(granularity)
         check_pooling(pooling)
-        texts = _texts(inputs)
+        texts = texts_of(inputs)
         if save_dir is not None and any(Path(save_dir).glob("*/shard_*.safetensors")):
             raise FileExistsError(
                 f"save_dir {save_dir} already holds activation shards: pass an empty folder."
@@ -264,60 +259,16 @@ class ModelWithSplitPoints:
         Raises:
             ValueError: naming `inputs`, for a text longer than `max_length` when `truncation` is False.
         """
-        texts = _texts(inputs)
-        limit = self._max_length()
-        encoded = self.tokenizer(
-            texts,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
+        return encode_texts(
+            self.tokenizer,
+            inputs,
+            max_length=self.max_length,
             truncation=self.truncation,
-            max_length=limit if self.truncation else None,
+            model=self.model,
+            device=self._input_device(),
         )
-        special_ids = set(self.tokenizer.all_special_ids)
-        samples = []
-        for k, (text, ids) in enumerate(zip(texts, encoded["input_ids"], strict=True)):
-            if limit is not None and len(ids) > limit:
-                raise ValueError(
-                    f"inputs[{k}] has {len(ids)} tokens but max_length is {limit}: shorten it, or pass "
-                    f"truncation=True (or a larger max_length) to ModelWithSplitPoints."
-                )
-            special = encoded["special_tokens_mask"][k]
-            samples.append(
-                TokenizedText(
-                    text=text,
-                    tokens=self.tokenizer.convert_ids_to_tokens(ids),
-                    offsets=[tuple(span) for span in encoded["offset_mapping"][k]],
-                    is_text=[not s and i not in special_ids for i, s in zip(ids, special, strict=True)],
-                )
-            )
-        return samples, self._pad(encoded)
 
     # ---- internals --------------------------------------------------------------------------------------------
-
-    def _max_length(self) -> int | None:
-        if self.max_length is not None:
-            return self.max_length
-        limit = getattr(self.tokenizer, "model_max_length", None)
-        if limit is not None and limit < _NO_LIMIT:
-            return int(limit)
-        return getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
-
-    def _pad(self, encoded: Any) -> dict[str, torch.Tensor]:
-        """Right-pads the encodings into tensors on the input device, keeping only what `forward` accepts."""
-        pad_id = self.tokenizer.pad_token_id
-        if pad_id is None:  # GPT-2 style: any id will do under a zero attention mask
-            pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
-        lengths = [len(ids) for ids in encoded["input_ids"]]
-        width = max(lengths)
-        device = self._input_device()
-        batch = {}
-        for key, fill in (("input_ids", pad_id), ("token_type_ids", 0)):
-            if key in encoded and key in self._forward_arguments:
-                rows = [list(row) + [fill] * (width - len(row)) for row in encoded[key]]
-                batch[key] = torch.tensor(rows, dtype=torch.long, device=device)
-        positions = torch.arange(width, device=device)
-        batch["attention_mask"] = (positions[None] < torch.tensor(lengths, device=device)[:, None]).long()
-        return batch
 
     def _input_device(self) -> torch.device:
         embeddings = getattr(self.model, "get_input_embeddings", lambda: None)()
@@ -400,13 +351,6 @@ def _load(path: str | Path, tokenizer: Any, automodel: Any) -> tuple[torch.nn.Mo
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
     return model, tokenizer
-
-
-def _texts(inputs: Inputs) -> list[str]:
-    texts = [inputs] if isinstance(inputs, str) else list(inputs)
-    if not texts or not all(isinstance(text, str) for text in texts):
-        raise TypeError("inputs must be a text or a non-empty list of texts.")
-    return texts
 
 
 def _granularity(granularity: ActivationGranularity | str) -> ActivationGranularity:

@@ -142,6 +142,11 @@ class Task:
             scores = scores - self.score_function(values, sample.contrast_ids[steps].to(values.device))
         return scores
 
+    @property
+    def reuses_prefix(self) -> bool:
+        """Whether `input_state` keeps something that rows sharing a prefix with the input reuse."""
+        return False
+
     def input_state(self, sample: Sample) -> tuple[Any, torch.Tensor]:
         """Scores of the unperturbed input `(n_targets,)`, and what later calls may reuse of its computation
         (nothing here; generation keeps its KV cache). Run under `torch.inference_mode()`."""

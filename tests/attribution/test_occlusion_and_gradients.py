@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
+import interpreto.attribution.perturbation as perturbation
 from interpreto import Granularity, InputXGradient, IntegratedGradients, Occlusion, Saliency
 from interpreto.model.tokens import replacement_token_id
 from tests.conftest import scaled_head
@@ -111,9 +114,14 @@ def test_signed_methods_show_evidence_against(planted, method):
 
 
 @pytest.mark.parametrize("model_name", ["gpt2", "llama"])
-def test_generation_occlusion_reusing_the_prefix_cache_equals_full_forwards(model_name, request):
+@pytest.mark.parametrize("call_tokens", [0, 32, 10**9])
+def test_generation_occlusion_reusing_the_prefix_cache_equals_full_forwards(
+    model_name, call_tokens, request, monkeypatch
+):
     """With batch_size=1 each row reuses the KV cache up to its first occluded token; with a memory cap the
-    chunks change; the numbers must equal plain full forwards."""
+    chunks change; rows grouped by shared prefix (one group per start, some, or one for all); the numbers must
+    equal plain full forwards."""
+    monkeypatch.setitem(perturbation.CALL_OVERHEAD_TOKENS, "cpu", call_tokens)
     model, tokenizer = request.getfixturevalue(model_name)
     prompt, continuation = "the cat sat on the mat and", " the dog ran"
     reused = Occlusion(model, tokenizer, granularity="token", batch_size=1, progress=False)(
@@ -122,6 +130,7 @@ def test_generation_occlusion_reusing_the_prefix_cache_equals_full_forwards(mode
     capped = Occlusion(model, tokenizer, granularity="token", max_batch_tokens=40, progress=False)(
         prompt, continuation
     )[0]
+    grouped = Occlusion(model, tokenizer, granularity="token", progress=False)(prompt, continuation)[0]
     prompt_ids = tokenizer(prompt)["input_ids"]
     target_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
     ids = torch.tensor([prompt_ids + target_ids[:-1]])
@@ -138,3 +147,33 @@ def test_generation_occlusion_reusing_the_prefix_cache_equals_full_forwards(mode
     finite = torch.isfinite(reused.attributions)
     torch.testing.assert_close(reused.attributions[finite], expected[finite], atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(capped.attributions, reused.attributions, atol=2e-5, rtol=1e-4, equal_nan=True)
+    torch.testing.assert_close(
+        grouped.attributions, reused.attributions, atol=2e-5, rtol=1e-4, equal_nan=True
+    )
+
+
+def _grouping_cost(parts, starts, length: int, call_tokens: int) -> int:
+    return sum(call_tokens + len(p) * max(length - int(starts[p].min()), 0) for p in parts)
+
+
+def test_prefix_groups_minimize_the_call_cost():
+    """Against every split of the sorted rows into contiguous groups (brute force)."""
+    generator = torch.Generator().manual_seed(0)
+    length = 8
+    for call_tokens in (0, 3, 10, 1000):
+        for _ in range(20):
+            starts = torch.randint(0, length + 1, (7,), generator=generator)
+            groups = perturbation.prefix_groups(starts, length, call_tokens)
+            assert sorted(torch.cat(groups).tolist()) == list(range(7))
+            ordered = torch.argsort(starts, stable=True)
+            best = min(
+                _grouping_cost(
+                    [ordered[a:b] for a, b in zip((0, *cuts), (*cuts, 7), strict=True)],
+                    starts,
+                    length,
+                    call_tokens,
+                )
+                for k in range(7)
+                for cuts in itertools.combinations(range(1, 7), k)
+            )
+            assert _grouping_cost(groups, starts, length, call_tokens) == best
