@@ -151,4 +151,5 @@ class GradientExplainer(AttributionExplainer):
                     per_target.append(self.to_elements(scores.float().cpu(), matrix))
             element_scores.append(torch.stack(per_target, dim=1))
             outputs.append(row_scores.detach().float().cpu())
+            del row_scores  # frees this chunk's graph (a batched backward retains it) before the next forward
         return torch.cat(element_scores), torch.cat(outputs)
