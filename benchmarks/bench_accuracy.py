@@ -22,7 +22,7 @@ from captum.attr import KernelShap as CaptumKernelShap
 from captum.attr import LayerIntegratedGradients
 
 from interpreto import Granularity, IntegratedGradients, KernelShap
-from interpreto.attribution.base import element_matrix
+from interpreto.model.running import element_matrix
 from interpreto.model.task import make_task
 from interpreto.zoo import sentiment_classifier
 from interpreto.zoo.sentiment import balanced_tweet_split

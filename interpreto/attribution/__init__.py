@@ -3,7 +3,6 @@
 from interpreto.attribution.base import AttributionExplainer
 from interpreto.attribution.gradient import GradientExplainer
 from interpreto.attribution.gradient_shap import GradientShap
-from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.input_x_gradient import InputXGradient
 from interpreto.attribution.integrated_gradients import IntegratedGradients
 from interpreto.attribution.kernel_shap import KernelShap
@@ -16,6 +15,7 @@ from interpreto.attribution.smooth_grad import SmoothGrad
 from interpreto.attribution.sobol import Sobol
 from interpreto.attribution.square_grad import SquareGrad
 from interpreto.attribution.var_grad import VarGrad
+from interpreto.model.granularity import Granularity
 
 __all__ = [
     "AttributionExplainer",

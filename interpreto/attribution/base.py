@@ -8,20 +8,19 @@ lives here.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from interpreto.attribution.granularity import Granularity
 from interpreto.attribution.output import AttributionOutput
-from interpreto.attribution.scores import ScoreFunction
+from interpreto.model.granularity import Granularity
 from interpreto.model.layer import model_layer
 from interpreto.model.memory import BATCHED_TARGET_TOKENS, rows_within_budget
+from interpreto.model.running import check_integer, explaining, row_batches
 from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer
+from interpreto.model.scores import ScoreFunction
 from interpreto.model.task import Task, make_task
 from interpreto.model.tokens import replacement_token_id
 
@@ -47,15 +46,17 @@ class AttributionExplainer:
         device: where to run; None runs where the model is. A model moved for the call is moved back.
         progress: show tqdm progress bars.
         score: what is explained: `"logits"` (classification default), `"probabilities"`,
-            `"log_probabilities"` (generation default), or a function (see `interpreto.attribution.scores`).
+            `"log_probabilities"` (generation default), or a function (see `interpreto.model.scores`).
         truncation: cut inputs longer than the model allows instead of raising.
         replace_token_id: the token standing for a removed element (perturbations, baselines); None uses the
-            tokenizer's mask, else pad, else unknown, else end-of-sequence token.
+            tokenizer's mask token, else a single space (causal LMs), else unknown or pad; never an end-of-sequence
+            or end-of-turn token (`interpreto.model.tokens.replacement_token_id`).
         max_batch_tokens: a memory cap: at most this many tokens (rows x sequence length) per model call;
             long inputs then run in smaller chunks instead of failing. None: `batch_size` rows per call.
         memory_budget: GiB that the activations kept for one backward pass may take (gradient methods): rows
             are cut into even chunks that fit, from an estimate of the activation memory per token
-            (`interpreto.model.memory`). None: 0.75 GiB on CPU, half the free memory on a GPU.
+            (`interpreto.model.memory`). None: a quarter of the available memory on CPU, half the free memory
+            on a GPU.
         split_point: layer attribution (as captum's `Layer...` methods): attribute to the hidden states a layer
             outputs instead of the input embeddings. A block index (`1`: `bert.encoder.layer.1`,
             `model.layers.1`, ...) or a dotted module path; None (default) attributes to the input. An element
@@ -68,6 +69,8 @@ class AttributionExplainer:
     # True when the method's first model call on a sample scores the input itself (row 0): the predicted class
     # is then read from that call instead of a forward of its own
     scores_input_first = False
+    # False for methods that only read scores (perturbation methods): they also run on a `RemoteScorer`
+    needs_gradients = True
 
     def __init__(
         self,
@@ -213,58 +216,3 @@ class AttributionExplainer:
             if targets > 1 and device.type == "cpu" and row_tokens <= BATCHED_TARGET_TOKENS:
                 size = min(size, BATCHED_TARGET_TOKENS // row_tokens)
         return row_batches(n_rows, length, size, self.max_batch_tokens, self.progress)
-
-
-def row_batches(
-    n_rows: int, length: int, batch_size: int, max_batch_tokens: int | None = None, progress: bool = False
-) -> Iterator[slice]:
-    """Slices of at most `batch_size` rows of `length` tokens, fewer when rows x length would pass
-    `max_batch_tokens`; a progress bar when there are several and `progress` is on."""
-    size = batch_size
-    if max_batch_tokens is not None:
-        size = max(1, min(size, max_batch_tokens // max(length, 1)))
-    size = -(-n_rows // -(-n_rows // size)) if n_rows else size  # as many chunks, evened out
-    starts = range(0, n_rows, size)
-    for start in tqdm(starts, desc="batches", leave=False, disable=not (progress and len(starts) > 1)):
-        yield slice(start, min(start + size, n_rows))
-
-
-def check_integer(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> None:
-    """Raises a `ValueError` naming the argument unless `value` is an integer >= `minimum` (or None if allowed)."""
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        bound = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
-        raise ValueError(f"{name} must be {'None or ' if allow_none else ''}{bound}, got {value!r}.")
-
-
-def element_matrix(sample: Sample) -> torch.Tensor:
-    """`(seq, n_elements)` float matrix: 1 where a token position belongs to an element."""
-    matrix = torch.zeros(sample.input_ids.numel(), sample.n_elements)
-    for element, positions in enumerate(sample.elements.token_groups):
-        matrix[positions, element] = 1.0
-    return matrix
-
-
-@contextmanager
-def explaining(model, device):
-    """Runs the model in eval mode (no dropout), on `device` if given; restores every module's mode and the
-    model's device afterwards, also when the call raised."""
-    if not isinstance(model, torch.nn.Module):  # a RemoteScorer: nothing to put in eval mode or move
-        yield
-        return
-    modes = [(module, module.training) for module in model.modules()]
-    original = model.get_input_embeddings().weight.device
-    move = (
-        device is not None and torch.device(device) != original and not getattr(model, "hf_device_map", None)
-    )
-    try:
-        model.eval()
-        if move:
-            model.to(device)
-        yield
-    finally:
-        if move:
-            model.to(original)
-        for module, training in modes:
-            module.training = training

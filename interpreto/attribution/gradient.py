@@ -21,8 +21,9 @@ from collections.abc import Iterator
 
 import torch
 
-from interpreto.attribution.base import AttributionExplainer, MethodResult, element_matrix
+from interpreto.attribution.base import AttributionExplainer, MethodResult
 from interpreto.model.memory import BATCHED_TARGET_TOKENS
+from interpreto.model.running import element_matrix
 from interpreto.model.sample import Sample
 from interpreto.model.task import Task
 

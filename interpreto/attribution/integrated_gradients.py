@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from interpreto.attribution.base import MethodResult, check_integer
+from interpreto.attribution.base import MethodResult
 from interpreto.attribution.gradient import GradientExplainer
+from interpreto.model.running import check_integer
 from interpreto.model.sample import Model, Tokenizer
 
 QUADRATURES = ("gausslegendre", "riemann_trapezoid", "riemann_middle")
@@ -38,7 +39,7 @@ class IntegratedGradients(GradientExplainer):
 
     The integral is a quadrature over `n_perturbations` points of the straight path from the baseline b to the
     input x (Gauss-Legendre by default, as in captum). The baseline replaces every token of the text by the
-    replacement token's embedding (the tokenizer's mask, else pad token) and keeps special tokens, or is a
+    replacement token's embedding (the tokenizer's mask, else a space for causal LMs) and keeps special tokens, or is a
     constant embedding value or vector (`baseline=`). Signed, and complete: attributions sum to
     f(x) - f(b); `output.convergence_delta` holds `sum(attributions) - (f(x) - f(b))` for each target.
     With `split_point=`, x and b are the hidden states that layer outputs, as captum's

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.base import check_integer
 from interpreto.attribution.gradient import GradientExplainer
+from interpreto.model.running import check_integer
 from interpreto.model.sample import Model, Tokenizer
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from scipy.stats import qmc
 
-from interpreto.attribution.base import check_integer
 from interpreto.attribution.perturbation import PerturbationExplainer
+from interpreto.model.running import check_integer
 from interpreto.model.sample import Model, Sample, Tokenizer
 
 INDICES = ("total", "first")

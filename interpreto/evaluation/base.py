@@ -15,13 +15,13 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from interpreto.attribution.base import check_integer, explaining, row_batches
 from interpreto.attribution.output import AttributionOutput
-from interpreto.attribution.perturbation import masked_scores
-from interpreto.attribution.scores import SCORES, ScoreFunction
 from interpreto.evaluation.results import MetricResult
 from interpreto.model.classification import TextPair
+from interpreto.model.masking import masked_scores
+from interpreto.model.running import check_integer, explaining, row_batches
 from interpreto.model.sample import Model, Sample, Tokenizer
+from interpreto.model.scores import SCORES, ScoreFunction
 from interpreto.model.task import Task, make_task
 from interpreto.model.tokens import replacement_token_id
 
@@ -35,13 +35,13 @@ class AttributionMetric:
         model: the explained classifier or causal LM (never modified).
         tokenizer: its fast tokenizer.
         score: the score read on each row: `"probabilities"` (default), `"logits"`, `"log_probabilities"`, a
-            function (see `interpreto.attribution.scores`), or None for the score the explanations explain. For
+            function (see `interpreto.model.scores`), or None for the score the explanations explain. For
             generation, each continuation token is scored.
         batch_size: rows per model call.
         device: where to run; None runs where the model is.
         progress: show a progress bar over explanations.
         replace_token_id: the token that stands for a removed element; None uses the tokenizer's mask, else
-            pad, else unknown, else end-of-sequence token (as the attribution methods do).
+            a space for causal LMs, else unknown or pad, never an end token (as the attribution methods do).
         max_batch_tokens: at most this many tokens (rows x sequence length) per model call.
         truncation: cut inputs longer than the model allows, as the explainer did.
     """
@@ -208,7 +208,7 @@ def explained_score(explanations: list[AttributionOutput]) -> str:
 
 def prepare_again(task: Task, output: AttributionOutput, index: int) -> Sample:
     """The sample `output` explained: its input, targets and granularity prepared again by `task`."""
-    from interpreto.attribution.granularity import Granularity
+    from interpreto.model.granularity import Granularity
 
     source = output.source if output.source is not None else output.text
     if isinstance(source, dict):

@@ -12,17 +12,17 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.base import check_integer
-from interpreto.attribution.scores import ScoreFunction
 from interpreto.evaluation.base import AttributionMetric, removal_masks
+from interpreto.model.running import check_integer
 from interpreto.model.sample import Model, Tokenizer
+from interpreto.model.scores import ScoreFunction
 
 
 class Deletion(AttributionMetric):
     """Deletion curve and its normalized AUC. **Lower is better.**
 
     At step j of `n_steps` the `round(j / n_steps * n)` highest-attributed of the n elements that can influence
-    the target are replaced by the replacement token (the mask, else pad token), so the curve has
+    the target are replaced by the replacement token (the mask, else a space for causal LMs), so the curve has
     `n_steps + 1` points, from the input (fraction 0) to every element removed (fraction 1). The AUC is the
     trapezoid area over the fraction axis [0, 1]: the curve's mean height, in the score's units (between 0 and 1
     for probabilities). `evaluate(explanations, order="random", seed=0)` gives the random-order reference.

@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.base import check_integer
-from interpreto.attribution.scores import ScoreFunction
 from interpreto.evaluation.base import AttributionMetric, removal_masks
+from interpreto.model.running import check_integer
 from interpreto.model.sample import Model, Tokenizer
+from interpreto.model.scores import ScoreFunction
 
 ERASER_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)
 

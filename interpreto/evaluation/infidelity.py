@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.base import check_integer
-from interpreto.attribution.scores import ScoreFunction
 from interpreto.evaluation.base import AttributionMetric
+from interpreto.model.running import check_integer
 from interpreto.model.sample import Model, Tokenizer
+from interpreto.model.scores import ScoreFunction
 
 
 class Infidelity(AttributionMetric):

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import torch
 
-from interpreto.attribution.base import check_integer, explaining
 from interpreto.attribution.gradient import GradientExplainer
 from interpreto.attribution.output import AttributionOutput
 from interpreto.evaluation.base import AttributionMetric, check_explanations, prepare_again
 from interpreto.evaluation.results import MetricResult
+from interpreto.model.running import check_integer, explaining
 from interpreto.model.sample import Model, Sample, Tokenizer
 from interpreto.model.task import Task, make_task
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.scores import ScoreFunction, resolve_score
 from interpreto.explainers.sequence import SequenceClassificationExplainer, WordAttributions
 from interpreto.model.classification import TextPair
 from interpreto.model.sample import check_text
+from interpreto.model.scores import ScoreFunction, resolve_score
 
 
 class Negated:

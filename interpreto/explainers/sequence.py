@@ -6,12 +6,13 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.base import AttributionExplainer, explaining
-from interpreto.attribution.granularity import Granularity
+from interpreto.attribution.base import AttributionExplainer
 from interpreto.attribution.integrated_gradients import IntegratedGradients
 from interpreto.attribution.output import AttributionOutput
 from interpreto.explainers.base import TaskExplainer
 from interpreto.model.classification import ClassificationTask, TextPair
+from interpreto.model.granularity import Granularity
+from interpreto.model.running import explaining
 from interpreto.model.sample import Model, Tokenizer
 
 WordAttributions = list[tuple[str, float]]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from interpreto.attribution.base import AttributionExplainer, explaining
-from interpreto.attribution.granularity import Granularity
+from interpreto.attribution.base import AttributionExplainer
 from interpreto.attribution.integrated_gradients import IntegratedGradients
 from interpreto.explainers.base import TaskExplainer
 from interpreto.explainers.sequence import pairs
+from interpreto.model.granularity import Granularity
+from interpreto.model.running import explaining
 from interpreto.model.sample import Model, Tokenizer, check_text
 from interpreto.model.token_classification import TokenClassificationTask, TokenSample, is_token_classifier
 

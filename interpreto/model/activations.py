@@ -2,7 +2,7 @@
 
 An element's activation is its token's hidden state for `TOKEN`/`ALL_TOKENS`/`CLS_TOKEN`, and the pooling
 (`"mean"`, `"max"` or `"last"`) of its tokens' hidden states for `WORD`, `SENTENCE` and `SAMPLE`. Padding never
-makes a row. Words and sentences come from `interpreto.attribution.granularity.group_tokens`, as for attributions.
+makes a row. Words and sentences come from `interpreto.model.granularity.group_tokens`, as for attributions.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Literal
 
 import torch
 
-from interpreto.attribution.granularity import Granularity, group_tokens
+from interpreto.model.granularity import Granularity, group_tokens
 
 Pooling = Literal["mean", "max", "last"]
 POOLINGS = ("mean", "max", "last")

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-from interpreto.attribution.granularity import Elements, Granularity, group_tokens
+from interpreto.model.granularity import Elements, Granularity, group_tokens
 from interpreto.model.sample import Inputs, Sample, Targets, as_list, check_text, per_input
 from interpreto.model.task import Task
 from interpreto.model.tokens import Encoding, as_id_tensor, check_length, encode

@@ -5,17 +5,22 @@ layer that is about `19 * hidden + 5 * intermediate + 3 * heads * length` elemen
 al. (2022, "Reducing Activation Recomputation in Large Transformer Models") redone for Hugging Face's blocks
 (RMSNorm/LayerNorm saving their input and output, rotary embeddings, gated MLPs). Measured on SmolLM2-135M in
 float32 with a 21-token input: 44 MB per row, 70 KB per token and layer; the estimate is 48 MB. Gradient methods
-use this to cut their rows into chunks that stay within a memory budget: 0.75 GiB on CPU (IG(50) on SmolLM2 then
-runs 4 chunks of 13 rows, about as fast as one of 50 on a CPU), half the free memory on a GPU, unless the user
-sets one.
+use this to cut their rows into chunks that stay within a memory budget: a quarter of the memory the system has
+available on CPU, half the free memory on a GPU, unless the user sets one. Chunks are cut only when the rows do
+not fit: on a CPU one call of 50 rows is faster than two of 25 (MiniLM, 41 tokens, IG(50): 0.88 s vs 1.06 s), so
+a fixed small budget cost 15-30% for nothing.
 """
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 GIB = 2**30
-CPU_BUDGET_BYTES = 3 * GIB // 4
+# CPU budget when the available memory cannot be read (no /proc/meminfo, no sysconf)
+CPU_FALLBACK_BUDGET_BYTES = 3 * GIB // 4
+CPU_AVAILABLE_FRACTION = 0.25
 
 # Up to this many token-targets per chunk (rows x tokens x targets), one backward pass batched over the targets
 # (`is_grads_batched`) beats a backward pass per target. SmolLM2, 19 tokens, 7 targets, 2-core CPU: 1 row 0.53 s
@@ -47,14 +52,33 @@ def backward_bytes_per_token(model: torch.nn.Module, length: int) -> int:
     return int(layers * per_layer) + 1
 
 
+def available_cpu_bytes() -> int | None:
+    """Memory the system can give without swapping (`MemAvailable`), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def memory_budget_bytes(device: torch.device, budget_gib: float | None) -> int:
-    """The budget in bytes: `budget_gib` if given, else 0.75 GiB on CPU or half the free memory of a CUDA device."""
+    """The budget in bytes: `budget_gib` if given, else half the free memory of a CUDA device, or on CPU a quarter
+    of the available memory (0.75 GiB where it cannot be read)."""
     if budget_gib is not None:
         return int(budget_gib * GIB)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free // 2
-    return CPU_BUDGET_BYTES
+    available = available_cpu_bytes()
+    if available is None:
+        return CPU_FALLBACK_BUDGET_BYTES
+    return int(available * CPU_AVAILABLE_FRACTION)
 
 
 def rows_within_budget(

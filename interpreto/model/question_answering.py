@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.granularity import Granularity, group_tokens
 from interpreto.model.classification import PAIR_SEPARATOR, TextPair
+from interpreto.model.granularity import Granularity, group_tokens
 from interpreto.model.sample import Sample, Targets, check_text, per_input
 from interpreto.model.task import Task
 from interpreto.model.tokens import Encoding, as_id_tensor, encode

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.scores import resolve_score
 from interpreto.model.generation import GenerationTask
 from interpreto.model.sample import Sample, Tokenizer
+from interpreto.model.scores import resolve_score
 
 REMOTE_SCORES = ("log_probabilities", "probabilities")
 
@@ -191,14 +191,12 @@ class RemoteGenerationTask(GenerationTask):
 
     def check_method(self, explainer: Any) -> None:
         """Raises unless `explainer` only reads scores (a perturbation method)."""
-        from interpreto.attribution.perturbation import PerturbationExplainer
-
         if getattr(explainer, "split_point", None) is not None:
             raise TypeError(
                 f"{type(explainer).__name__}(split_point=...) reads hidden states: layer attribution needs a "
                 f"local model, a RemoteScorer only returns log-probabilities."
             )
-        if not isinstance(explainer, PerturbationExplainer):
+        if getattr(explainer, "needs_gradients", True):
             raise TypeError(
                 f"{type(explainer).__name__} needs the model's gradients: gradient methods need a local model. "
                 f"With a RemoteScorer use a perturbation method (Occlusion, Lime, KernelShap, Sobol)."

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from interpreto.attribution.granularity import Elements
+from interpreto.model.granularity import Elements
 
 Model = PreTrainedModel
 Tokenizer = PreTrainedTokenizerBase

@@ -202,7 +202,8 @@ class ModelWithSplitPoints:
             >>> splitter = ModelWithSplitPoints(model, split_points=0, tokenizer=tokenizer, progress=False)
             >>> acts = splitter.get_activations("a good movie", granularity="all_tokens")
             >>> out = splitter.forward_from(0, acts["bert.encoder.layer.0"], "a good movie")
-            >>> bool((out.logits - model(**tokenizer("a good movie", return_tensors="pt")).logits).abs().max() < 1e-5)
+            >>> logits = model(**tokenizer("a good movie", return_tensors="pt")).logits
+            >>> bool((out.logits - logits).abs().max() <= 1e-4 * logits.abs().max())
             True
         """
         if isinstance(activations, Activations):

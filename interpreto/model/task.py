@@ -16,10 +16,10 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
 )
 
-from interpreto.attribution.granularity import Granularity
-from interpreto.attribution.scores import ScoreFunction, resolve_score
+from interpreto.model.granularity import Granularity
 from interpreto.model.layer import Layer
 from interpreto.model.sample import Inputs, Model, Sample, Targets, Tokenizer, max_model_length
+from interpreto.model.scores import ScoreFunction, resolve_score
 from interpreto.model.tokens import Encoding, check_length, check_model_and_tokenizer
 
 
@@ -29,7 +29,7 @@ class Task:
     Args:
         model: the Hugging Face model (never modified).
         tokenizer: its fast tokenizer (never modified).
-        score: name of a score function in `interpreto.attribution.scores.SCORES`, or a function.
+        score: name of a score function in `interpreto.model.scores.SCORES`, or a function.
         truncation: cut inputs longer than the model allows instead of raising.
 
     Attributes:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from interpreto.attribution.granularity import Granularity, group_tokens
+from interpreto.model.granularity import Granularity, group_tokens
 from interpreto.model.question_answering import QuestionAnsweringTask, is_question_answering
 from interpreto.model.sample import Sample, Targets, as_list, check_text, per_input
 from interpreto.model.task import Task

@@ -41,18 +41,47 @@ def check_model_and_tokenizer(model, tokenizer) -> None:
 
 
 def replacement_token_id(tokenizer, override: int | None = None) -> int:
-    """The token that stands for a removed element: `override` if given, else the tokenizer's mask, else pad,
-    else unknown, else end-of-sequence token."""
+    """The token that stands for a removed element (perturbations, baselines, evaluation metrics).
+
+    `override` if given; else the tokenizer's mask token (what masked-LM encoders such as BERT learned as
+    "a word is missing here"); else a single space, when the tokenizer encodes `" "` as one text token (byte-level
+    BPE and SentencePiece tokenizers of causal LMs); else the unknown, then the pad token, when neither is the
+    end-of-sequence nor the beginning-of-sequence token. End-of-sequence and end-of-turn tokens are never
+    chosen: on SmolLM2 (whose pad token is `<|im_end|>`) occluding ' is' before ' Paris' with it moved the
+    log-probability by 25.5 nats, measuring "end of turn inserted" rather than the word's role; with a space,
+    ' France' ranks first (8.1 nats) and ' is' third (5.4).
+
+    Raises:
+        ValueError: no such token exists: pass `replace_token_id=` to the explainer.
+    """
     if override is not None:
         return int(override)
-    for name in ("mask_token_id", "pad_token_id", "unk_token_id", "eos_token_id"):
+    if getattr(tokenizer, "mask_token_id", None) is not None:
+        return int(tokenizer.mask_token_id)
+    space = neutral_space_id(tokenizer)
+    if space is not None:
+        return space
+    ends = {getattr(tokenizer, "eos_token_id", None), getattr(tokenizer, "bos_token_id", None)}
+    for name in ("unk_token_id", "pad_token_id"):
         token_id = getattr(tokenizer, name, None)
-        if token_id is not None:
+        if token_id is not None and token_id not in ends:
             return int(token_id)
     raise ValueError(
-        "the tokenizer has no mask, pad, unknown or end-of-sequence token to replace removed elements with: "
-        "pass replace_token_id= to the explainer."
+        "the tokenizer has no mask token, no single-token space, and no unknown or pad token other than its "
+        "end/beginning-of-sequence tokens to replace removed elements with: pass replace_token_id= to the "
+        "explainer."
     )
+
+
+def neutral_space_id(tokenizer) -> int | None:
+    """The id of `" "` when the tokenizer encodes it as exactly one token that is not special, else None."""
+    try:
+        ids = tokenizer(" ", add_special_tokens=False)["input_ids"]
+    except (TypeError, ValueError):
+        return None
+    if len(ids) != 1 or ids[0] in set(tokenizer.all_special_ids):
+        return None
+    return int(ids[0])
 
 
 def encode(

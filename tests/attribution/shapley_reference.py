@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from interpreto.attribution.base import explaining
 from interpreto.attribution.perturbation import PerturbationExplainer
+from interpreto.model.running import explaining
 from interpreto.model.sample import Sample
 from interpreto.model.task import make_task
 

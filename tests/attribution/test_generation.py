@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from interpreto import IntegratedGradients, Occlusion, Saliency
+from tests.tolerance import assert_close_to_scale, magnitude
 
 
 def _plain_log_probs(model, ids: list[int], n_prompt: int) -> torch.Tensor:
@@ -30,7 +31,7 @@ def test_continuation_tokenized_without_special_tokens(add_bos):
     assert (prompt_ids[0] == tokenizer.bos_token_id) == add_bos
     # ALL_TOKENS shows exactly one BOS when the tokenizer adds one, none otherwise
     assert out.elements.count(tokenizer.bos_token) == int(add_bos)
-    torch.testing.assert_close(out.scores, _plain_log_probs(model, prompt_ids + expected, len(prompt_ids)))
+    assert_close_to_scale(out.scores, _plain_log_probs(model, prompt_ids + expected, len(prompt_ids)))
 
 
 def test_token_ids_as_targets_are_used_verbatim(llama):
@@ -43,7 +44,7 @@ def test_token_ids_as_targets_are_used_verbatim(llama):
     out = Occlusion(model, tokenizer, progress=False)("the cat sat on the", ids)[0]
     assert out.targets == ids
     prompt_ids = tokenizer("the cat sat on the")["input_ids"]
-    torch.testing.assert_close(out.scores, _plain_log_probs(model, prompt_ids + ids, len(prompt_ids)))
+    assert_close_to_scale(out.scores, _plain_log_probs(model, prompt_ids + ids, len(prompt_ids)))
 
 
 def test_targets_none_explains_the_greedy_continuation(gpt2):
@@ -67,7 +68,7 @@ def test_chat_prompt_uses_the_template_and_shows_only_message_text(llama):
     assert out.elements[: out.n_prompt_elements] == ["the", "cat", "sat", "on", "the", "mat"]
     prompt_ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
     target_ids = tokenizer(" the dog", add_special_tokens=False)["input_ids"]
-    torch.testing.assert_close(out.scores, _plain_log_probs(model, prompt_ids + target_ids, len(prompt_ids)))
+    assert_close_to_scale(out.scores, _plain_log_probs(model, prompt_ids + target_ids, len(prompt_ids)))
 
 
 def test_several_prompts_with_their_continuations(llama):
@@ -85,7 +86,7 @@ def test_probability_score_option(gpt2):
     model, tokenizer = gpt2
     log_out = Occlusion(model, tokenizer, progress=False)("the cat sat", " on")[0]
     prob_out = Occlusion(model, tokenizer, score="probabilities", progress=False)("the cat sat", " on")[0]
-    torch.testing.assert_close(prob_out.scores, log_out.scores.exp())
+    assert_close_to_scale(prob_out.scores, log_out.scores.exp())
     assert prob_out.score == "probabilities"
 
 
@@ -101,17 +102,17 @@ def test_contrastive_score_is_log_prob_difference(gpt2):
         log_probs = model(torch.tensor([prompt_ids + target_ids])).logits[0].log_softmax(-1)
     steps = torch.arange(len(prompt_ids) - 1, len(prompt_ids) + len(target_ids) - 1)
     expected = log_probs[steps, target_ids] - log_probs[steps, contrast_ids]
-    torch.testing.assert_close(out.scores, expected)
+    scale = magnitude(log_probs[steps, target_ids], log_probs[steps, contrast_ids])  # the terms subtracted
+    assert_close_to_scale(out.scores, expected, scale=scale)
     plain = Occlusion(model, tokenizer, progress=False)(prompt, target)[0]
     versus = Occlusion(model, tokenizer, progress=False)(prompt, contrast_ids)[0]
     # occlusion is linear in the score: at the first step (both runs feed the prompt only) contrastive
     # attributions are the difference of the two; later steps teacher-force the target, not the contrast
     n_prompt = out.n_prompt_elements
-    torch.testing.assert_close(
+    assert_close_to_scale(
         out.attributions[0, :n_prompt],
         plain.attributions[0, :n_prompt] - versus.attributions[0, :n_prompt],
-        atol=1e-5,
-        rtol=1e-4,
+        scale=scale,
     )
     assert "vs" in out.to_html()
 
@@ -130,5 +131,5 @@ def test_user_score_function(gpt2):
 
     doubled = Occlusion(model, tokenizer, score=entropy_free_logit, progress=False)("the cat", " sat")[0]
     logits = Occlusion(model, tokenizer, score="logits", progress=False)("the cat", " sat")[0]
-    torch.testing.assert_close(doubled.attributions, 2 * logits.attributions, equal_nan=True)
+    assert_close_to_scale(doubled.attributions, 2 * logits.attributions, equal_nan=True)
     assert doubled.score == "entropy_free_logit"

@@ -17,6 +17,7 @@ from interpreto.attribution.sobol import (
     total_indices,
 )
 from tests.conftest import scaled_head
+from tests.tolerance import assert_close_to_scale
 
 # --- the estimator -------------------------------------------------------------------------------------------
 
@@ -129,8 +130,8 @@ def test_two_words_equal_exact_indices(bert, index):
     first, total = _exact_binary_indices(logits, 2)
     expected = total if index == "total" else first
     assert out.elements == ["good", "movie"]
-    torch.testing.assert_close(out.attributions, expected.float(), atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(out.scores, logits[-1], atol=1e-5, rtol=1e-5)
+    assert_close_to_scale(out.attributions, expected)
+    assert_close_to_scale(out.scores, logits[-1])
 
 
 def test_seven_words_close_to_exact_indices(planted):
@@ -211,7 +212,8 @@ def test_generation_rows_equal_exact_indices_per_continuation_token(gpt2):
     assert out.targets == target_ids and len(prompt_ids) == 4 and len(target_ids) == 2
     ids = torch.tensor(prompt_ids + target_ids[:1])
     groups = [[0, 1], [2, 3], [4]]  # "the", "cat", " the"; " dog" is never fed
-    logits = _all_masked_scores(model, ids, groups, tokenizer.eos_token_id)  # no mask/pad/unk: EOS
+    space = tokenizer(" ", add_special_tokens=False)["input_ids"][0]  # GPT-2: no mask token, a space token
+    logits = _all_masked_scores(model, ids, groups, space)
     log_probs = logits[:, -2:].log_softmax(-1)[:, [0, 1], target_ids]
     _, total = _exact_binary_indices(log_probs, 3)
     assert out.elements == ["the", "cat", " the", " dog"]
@@ -219,7 +221,7 @@ def test_generation_rows_equal_exact_indices_per_continuation_token(gpt2):
     expected = torch.tensor(
         [[total[0, 0], total[0, 1], nan, nan], [total[1, 0], total[1, 1], total[1, 2], nan]]
     )
-    torch.testing.assert_close(out.attributions, expected.float(), atol=1e-5, rtol=1e-4, equal_nan=True)
+    assert_close_to_scale(out.attributions, expected, equal_nan=True)
 
 
 def test_too_few_perturbations_warn_and_name_the_fix(planted):

@@ -7,6 +7,7 @@ import torch
 
 from interpreto import ModelWithSplitPoints
 from tests.model.architectures import ARCHITECTURES, tiny_model
+from tests.tolerance import assert_close_to_scale
 
 TEXTS = ["The dog runs.", "A cat is very good, and the dog is bad!", "Hi"]
 NO_HEAD = {"t5-encoder"}  # T5EncoderModel has no classifier / LM head of its own
@@ -52,6 +53,6 @@ def test_activations_equal_hooks_in_padded_batches(name, head, padding_side):
             ours = activations[point].for_input(k).activations
             assert ours.dtype == torch.float32
             assert ours.shape == expected.shape
-            assert (ours - expected).abs().max() < 1e-5, (point, k)
+            assert_close_to_scale(ours, expected, msg=(point, k))
             if block == 0 and reference["hidden_states"]:
-                assert (ours - reference["hidden_states"][1][0]).abs().max() < 1e-5
+                assert_close_to_scale(ours, reference["hidden_states"][1][0], msg=(point, k))

@@ -11,6 +11,7 @@ from interpreto import ActivationGranularity, ModelWithSplitPoints, load_activat
 from interpreto.model.activations import iter_activation_shards
 from tests.conftest import assert_unchanged, snapshot
 from tests.model.architectures import tiny_model
+from tests.tolerance import assert_close_to_scale
 
 TEXTS = ["The dog runs. It is good!", "A cat, unbelievable.", "Hi"]
 
@@ -84,7 +85,7 @@ def test_granularities_select_and_pool_the_right_tokens():
     assert [label for i, _, label in words.index if i == 1] == ["A", "cat", ",", "unbelievable", "."]
     # "unbelievable" is 3 tokens: its row is their mean
     first = all_tokens.for_input(1).activations
-    assert torch.allclose(words.for_input(1).activations[3], first[4:7].mean(dim=0), atol=1e-6)
+    assert_close_to_scale(words.for_input(1).activations[3], first[4:7].mean(dim=0), scale=first[4:7])
     assert [label for i, _, label in acts[ActivationGranularity.SENTENCE].index if i == 0] == [
         "The dog runs.",
         "It is good!",
@@ -92,9 +93,7 @@ def test_granularities_select_and_pool_the_right_tokens():
     for k in range(len(TEXTS)):
         tokens = all_tokens.for_input(k).activations
         assert torch.equal(acts[ActivationGranularity.CLS_TOKEN].for_input(k).activations[0], tokens[0])
-        assert torch.allclose(
-            acts[ActivationGranularity.SAMPLE].for_input(k).activations[0], tokens.mean(dim=0)
-        )
+        assert_close_to_scale(acts[ActivationGranularity.SAMPLE].for_input(k).activations[0], tokens.mean(dim=0), scale=tokens)
     for pooling, reduce in (("max", lambda t: t.amax(dim=0)), ("last", lambda t: t[-1])):
         pooled = splitter.get_activations(TEXTS, granularity="sample", pooling=pooling)[
             "bert.encoder.layer.1"
@@ -107,7 +106,7 @@ def test_batches_give_the_same_activations_as_one_batch():
     one = splitter_for(batch_size=8).get_activations(TEXTS, granularity="word")["bert.encoder.layer.1"]
     many = splitter_for(batch_size=1).get_activations(TEXTS, granularity="word")["bert.encoder.layer.1"]
     assert one.index == many.index
-    assert torch.allclose(one.activations, many.activations, atol=1e-5)
+    assert_close_to_scale(one.activations, many.activations)
 
 
 def test_forward_stops_after_the_last_split_point():
@@ -141,7 +140,7 @@ def test_forward_from_unchanged_activations_reproduces_the_output(name, head):
         length = expected.shape[0] if expected.dim() > 1 else None
         ours = getattr(output, key)[k]
         ours = ours[:length] if length is not None else ours
-        assert (ours - expected).abs().max() < 1e-5
+        assert_close_to_scale(ours, expected, msg=text)
 
 
 def reference_gradient(model, batch, path, scale):
@@ -161,17 +160,17 @@ def test_gradients_flow_through_intervene_and_forward_from():
     scale = torch.full((32,), 1.5, requires_grad=True)
     expected_grad, expected_logits = reference_gradient(model, batch, "bert.encoder.layer.0", scale)
     output = splitter.intervene(TEXTS, 0, lambda hidden: hidden * scale)
-    assert torch.allclose(output.logits, expected_logits, atol=1e-5)
+    assert_close_to_scale(output.logits, expected_logits)
     grad = torch.autograd.grad(output.logits.sum(), scale)[0]
     assert grad.abs().sum() > 0
-    assert torch.allclose(grad, expected_grad, atol=1e-5)
+    assert_close_to_scale(grad, expected_grad)
     # forward_from: d logits / d activations, the activations being the block output times `scale`
     acts = splitter.get_activations(TEXTS, granularity="all_tokens")["bert.encoder.layer.0"]
     rows = acts.activations.clone().requires_grad_(True)
     acts.activations = rows * scale
     logits = splitter.forward_from("bert.encoder.layer.0", acts, TEXTS).logits
-    assert torch.allclose(logits, expected_logits, atol=1e-5)
-    assert torch.allclose(torch.autograd.grad(logits.sum(), scale)[0], expected_grad, atol=1e-4)
+    assert_close_to_scale(logits, expected_logits)
+    assert_close_to_scale(torch.autograd.grad(logits.sum(), scale)[0], expected_grad)
 
 
 def test_forward_from_a_full_tensor_checks_its_shape():
@@ -271,7 +270,7 @@ def test_loads_a_model_folder(tmp_path):
         str(tmp_path), split_points=1, automodel=AutoModelForSequenceClassification, progress=False
     )
     loaded = splitter.get_activations(TEXTS)["bert.encoder.layer.1"]
-    assert torch.allclose(
+    assert_close_to_scale(
         loaded.activations, splitter_for().get_activations(TEXTS)["bert.encoder.layer.1"].activations
     )
 
