@@ -9,6 +9,10 @@ The floor is the same number of model evaluations done as plain batched PyTorch 
   KernelSHAP's exact coalitions; the rows of our KV-prefix reuse count as full rows).
 Ours runs with its defaults (batch size and memory budget chosen by the library). Prints a table, writes JSON.
 
+`--tasks budget` (also in the default run) times classifier IG(50) on 41- and 128-token reviews with the default
+CPU memory budget (a quarter of the available memory) and with the former fixed 0.75 GiB, which cut 50 rows of 41
+tokens into 2 x 25, against the floor of one forward+backward of 50 rows.
+
 Run with `make bench` (CPU numbers depend on the machine; compare ratios, not seconds).
 """
 
@@ -144,10 +148,48 @@ def bench_task(name, model, tokenizer, inputs, targets, repeats: int, only: set[
     return results
 
 
+def text_of_length(tokenizer, n_tokens: int) -> str:
+    """The review's words repeated until the text has exactly `n_tokens` tokens, special tokens included."""
+    words, text = REVIEW.split(), ""
+    for k in range(10 * n_tokens):
+        candidate = f"{text} {words[k % len(words)]}".strip()
+        length = len(tokenizer(candidate)["input_ids"])
+        if length > n_tokens:
+            break
+        text = candidate
+        if length == n_tokens:
+            return text
+    raise ValueError(f"no prefix of the repeated review has exactly {n_tokens} tokens")
+
+
+def bench_budget(model, tokenizer, repeats: int) -> list[dict]:
+    """Classifier IG(50) at 41 and 128 tokens: the default CPU budget and the former 0.75 GiB vs the floor."""
+    results = []
+    for n_tokens in (41, 128):
+        text = text_of_length(tokenizer, n_tokens)
+        ids = tokenizer(text, return_tensors="pt")["input_ids"]
+        embeddings = model.get_input_embeddings()(ids).detach()
+        base = best_time(
+            lambda embeddings=embeddings: gradient_floor(model, embeddings, N_STEPS, None), repeats
+        )
+        for label, budget in (("default budget", None), ("0.75 GiB (before)", 0.75)):
+            explainer = IntegratedGradients(
+                model, tokenizer, n_perturbations=N_STEPS, progress=False, memory_budget=budget
+            )
+            chunks = len(list(explainer.batches(N_STEPS, n_tokens, backward=True)))
+            ours = best_time(lambda explainer=explainer, text=text: explainer(text), repeats)
+            results.append({"task": "budget", "method": f"IntegratedGradients({N_STEPS}) {label}",
+                            "tokens": n_tokens, "rows": N_STEPS, "chunks": chunks, "ours_s": ours,
+                            "floor_s": base, "ratio": ours / base})  # fmt: skip
+            print(f"budget          IG({N_STEPS}) {label:18} {n_tokens:3d} tok {chunks} chunk(s)  ours {ours:7.3f} s  "
+                  f"floor {base:7.3f} s  x{ours / base:5.2f}", flush=True)  # fmt: skip
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tasks", default="classification,generation")
+    parser.add_argument("--tasks", default="budget,classification,generation")
     parser.add_argument("--methods", default="", help="comma-separated method names (default: all)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/attribution.json"))
     args = parser.parse_args()
@@ -155,6 +197,9 @@ def main() -> None:
     only = {name for name in args.methods.split(",") if name}
     tasks = args.tasks.split(",")
     results = []
+    if "budget" in tasks:
+        model, tokenizer = sentiment_classifier()
+        results += bench_budget(model, tokenizer, args.repeats)
     if "classification" in tasks:
         model, tokenizer = sentiment_classifier()
         results += bench_task("classification", model, tokenizer, REVIEW, None, args.repeats, only)
