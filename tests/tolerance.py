@@ -27,27 +27,27 @@ def magnitude(*values) -> float:
 
 
 def assert_close_to_scale(
-    actual, expected, *, scale=None, fraction: float = 1e-4, equal_nan: bool = False, msg: str = ""
+    actual, expected, *, scale=None, fraction: float = 1e-4, equal_nan: bool = False, msg: object = ""
 ) -> None:
     """Assert `|actual - expected| <= fraction * scale` entry by entry (tensors, arrays, lists or numbers).
 
     `scale` (a number or a tensor, whose largest finite |entry| is taken) defaults to
     `magnitude(actual, expected)`; a zero scale asks for exact equality. NaN matches NaN only with `equal_nan`.
+    Shapes must match, except that a side with one entry (a number) is compared with every entry of the other.
     """
     actual, expected = _tensor(actual), _tensor(expected)
+    if actual.numel() == 1 or expected.numel() == 1:
+        one_entry = [t.reshape(()) if t.numel() == 1 else t for t in (actual, expected)]
+        actual, expected = torch.broadcast_tensors(*one_entry)
     scale = magnitude(actual, expected) if scale is None else magnitude(scale)
     atol = fraction * scale
-    import os, sys  # TEMP-LOG
-    if os.environ.get("TOL_LOG"):  # TEMP-LOG
-        f = sys._getframe(1)  # TEMP-LOG
-        d = (actual - expected).abs().nan_to_num(0.0).max().item() if actual.numel() else 0.0  # TEMP-LOG
-        with open(os.environ["TOL_LOG"], "a") as log:  # TEMP-LOG
-            log.write(f"{f.f_code.co_filename}:{f.f_lineno} diff={d:.3g} scale={scale:.3g} ratio={d / max(atol, 1e-300):.3g}\n")  # TEMP-LOG
     torch.testing.assert_close(
         actual,
         expected,
         atol=atol,
         rtol=0,
         equal_nan=equal_nan,
-        msg=lambda message: f"{msg}\n{message}\nAllowed: {fraction:g} x scale {scale:.6g} = {atol:.3g}".lstrip(),
+        msg=lambda message: (
+            f"{msg}\n{message}\nAllowed: {fraction:g} x scale {scale:.6g} = {atol:.3g}".lstrip()
+        ),
     )

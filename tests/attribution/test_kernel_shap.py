@@ -170,7 +170,9 @@ def test_kernel_shap_same_seed_same_values_and_exact_efficiency(bert):
         assert_close_to_scale(out.attributions.sum(-1), expected, scale=magnitude(full, empty))
         # efficiency is enforced exactly: only the float32 rounding of the sum of attributions is left
         delta = out.convergence_delta
-        assert_close_to_scale(delta, torch.zeros_like(delta), scale=out.attributions.abs().sum(-1), fraction=1e-5)
+        assert_close_to_scale(
+            delta, torch.zeros_like(delta), scale=out.attributions.abs().sum(-1), fraction=1e-5
+        )
 
 
 def test_kernel_shap_one_and_two_elements(bert):

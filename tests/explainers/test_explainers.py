@@ -147,7 +147,9 @@ def test_zero_shot_explains_entailment_logit_over_premise(nli):
                 masked = {key: value.clone() for key, value in encoded.items()}
                 masked["input_ids"][0, 1 + word_index] = tokenizer.mask_token_id
                 occluded = float(model(**masked).logits[0, 2])
-                assert_close_to_scale(result[label][word_index][1], logit - occluded, scale=magnitude(logit, occluded))
+                assert_close_to_scale(
+                    result[label][word_index][1], logit - occluded, scale=magnitude(logit, occluded)
+                )
     assert [output.targets for output in explainer.attributions] == [[2]] * 3
 
 

@@ -69,7 +69,9 @@ def test_qa_occlusion_is_start_and_end_logit_drop_per_word(qa):
             expected_start = float(outputs.start_logits[0, start] - perturbed.start_logits[0, start])
             expected_end = float(outputs.end_logits[0, end] - perturbed.end_logits[0, end])
             # differences of logits: their round-off is a fraction of the logits
-            scale = magnitude(outputs.start_logits, outputs.end_logits, perturbed.start_logits, perturbed.end_logits)
+            scale = magnitude(
+                outputs.start_logits, outputs.end_logits, perturbed.start_logits, perturbed.end_logits
+            )
             assert_close_to_scale(result["start"][index][1], expected_start, scale=scale)
             assert_close_to_scale(result["end"][index][1], expected_end, scale=scale)
     assert result["start"] == explainer.start_attributions and result["end"] == explainer.end_attributions

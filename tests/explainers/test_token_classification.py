@@ -72,7 +72,9 @@ def test_token_occlusion_is_label_logit_drop_per_word(ner):
         expected = [float(logits[position, label] - masked[position, label]) for masked in masked_logits]
         # differences of logits: their round-off is a fraction of the logits
         scale = magnitude(logits[position], *(masked[position] for masked in masked_logits))
-        assert_close_to_scale([score for _, score in explanation["attribution_scores"]], expected, scale=scale)
+        assert_close_to_scale(
+            [score for _, score in explanation["attribution_scores"]], expected, scale=scale
+        )
 
 
 @pytest.mark.parametrize("method", [IntegratedGradients, KernelShap])

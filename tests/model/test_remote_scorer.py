@@ -7,7 +7,6 @@ import socket
 import time
 
 import pytest
-import torch
 
 from interpreto import KernelShap, Lime, Occlusion, RemoteScorer, Saliency, Sobol
 from tests.model.fake_vllm import serve

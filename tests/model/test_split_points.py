@@ -93,7 +93,9 @@ def test_granularities_select_and_pool_the_right_tokens():
     for k in range(len(TEXTS)):
         tokens = all_tokens.for_input(k).activations
         assert torch.equal(acts[ActivationGranularity.CLS_TOKEN].for_input(k).activations[0], tokens[0])
-        assert_close_to_scale(acts[ActivationGranularity.SAMPLE].for_input(k).activations[0], tokens.mean(dim=0), scale=tokens)
+        assert_close_to_scale(
+            acts[ActivationGranularity.SAMPLE].for_input(k).activations[0], tokens.mean(dim=0), scale=tokens
+        )
     for pooling, reduce in (("max", lambda t: t.amax(dim=0)), ("last", lambda t: t[-1])):
         pooled = splitter.get_activations(TEXTS, granularity="sample", pooling=pooling)[
             "bert.encoder.layer.1"
