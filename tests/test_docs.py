@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["getting-started.md", "explainers.md", "evaluation.md", "split_points.md"]
+PAGES = ["getting-started.md", "explainers.md", "evaluation.md", "split_points.md", "concepts.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

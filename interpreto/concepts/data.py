@@ -84,7 +84,7 @@ class ActivationData:
         if max_bytes is not None and self.n_bytes > max_bytes:
             raise MemoryError(
                 f"{method} fits in memory: the shards hold {self.n_rows} rows x {self.dim} = "
-                f"{self.n_bytes / GIB:.1f} GiB, above the {max_bytes / GIB:.1f} GiB cap. Fit on a subset "
+                f"{_size(self.n_bytes)}, above the {_size(max_bytes)} cap. Fit on a subset "
                 f"(e.g. load_activations on fewer shards), raise max_bytes=, or use a streaming method (SAEs, "
                 f"PCAConcepts, KMeansConcepts)."
             )
@@ -124,6 +124,10 @@ class ActivationData:
         return n_rows, int(dim)
 
 
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / GIB:.2f} GiB" if n_bytes >= GIB // 10 else f"{n_bytes / 2**20:.1f} MiB"
+
+
 def _pick(activations: dict, split_point: str | None) -> Activations:
     if split_point is not None:
         if split_point not in activations:
@@ -140,7 +144,10 @@ def _pick(activations: dict, split_point: str | None) -> Activations:
 
 def _shard_paths(folder: Path, split_point: str | None) -> list[Path]:
     if not folder.is_dir():
-        raise FileNotFoundError(f"activations: {folder} is not a folder of activation shards.")
+        raise FileNotFoundError(
+            f"activations: {folder} is not a folder of activation shards: write one with "
+            f"ModelWithSplitPoints.get_activations(..., save_dir=...)."
+        )
     folders = sorted(p for p in folder.iterdir() if p.is_dir() and any(p.glob("shard_*.safetensors")))
     if any(folder.glob("shard_*.safetensors")):
         folders = [folder]

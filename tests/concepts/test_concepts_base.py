@@ -194,7 +194,7 @@ def test_activation_data_on_tensors_dicts_and_shard_folders(tmp_path):
 def test_memory_cap_names_the_size_and_the_fix(tmp_path):
     rows = torch.rand(300, 16, generator=torch.Generator().manual_seed(2))
     folder = write_shards(tmp_path, rows, shard_rows=100)
-    with pytest.raises(MemoryError, match=r"300 rows x 16 .* GiB.*raise max_bytes="):
+    with pytest.raises(MemoryError, match=r"300 rows x 16 .* (GiB|MiB).*raise max_bytes="):
         ActivationData(folder).tensor(max_bytes=1000, method="NMFConcepts")
     for explainer in (
         NMFConcepts(None, 2),

@@ -76,6 +76,14 @@ class LogisticRegressionProbe(Probe):
         max_iter: the most lbfgs iterations.
         tol: the solver's stopping tolerance.
         standardize: fit on standardised features (weights are reported in raw activation space).
+
+    Examples:
+        >>> import torch
+        >>> from interpreto.concepts import LogisticRegressionProbe, ProbeExplainer
+        >>> acts = torch.tensor([[0.0, 1.0], [0.0, 2.0], [3.0, 1.0], [4.0, 2.0]])
+        >>> probe = LogisticRegressionProbe(C=10.0)
+        >>> ProbeExplainer(None, probe).fit(acts, ["no", "no", "yes", "yes"]).predict(acts), probe.to_config()["C"]
+        (['no', 'no', 'yes', 'yes'], 10.0)
     """
 
     name = "logistic_regression"
@@ -100,6 +108,14 @@ class LinearSVMProbe(Probe):
         max_iter: the most liblinear iterations.
         tol: the solver's stopping tolerance.
         standardize: fit on standardised features.
+
+    Examples:
+        >>> import torch
+        >>> from interpreto.concepts import LinearSVMProbe, ProbeExplainer
+        >>> acts = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [1.0, 4.0], [5.0, 0.0], [6.0, 1.0]])
+        >>> svm = ProbeExplainer(None, LinearSVMProbe()).fit(acts, [0, 0, 1, 1, 2, 2])
+        >>> svm.nb_concepts, svm.predict(acts)
+        (3, [0, 0, 1, 1, 2, 2])
     """
 
     name = "linear_svm"
@@ -124,6 +140,14 @@ class LinearRegressionProbe(Probe):
     Args:
         alpha: L2 regularisation strength.
         standardize: fit on standardised features.
+
+    Examples:
+        >>> import torch
+        >>> from interpreto.concepts import LinearRegressionProbe, ProbeExplainer
+        >>> acts = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
+        >>> ridge = ProbeExplainer(None, LinearRegressionProbe(alpha=1e-6)).fit(acts, 2 * acts[:, 0] + 1)
+        >>> [round(v, 3) for v in ridge.predict(acts).tolist()], ridge.concept_names
+        ([1.0, 3.0, 5.0, 7.0], ['target'])
     """
 
     name = "linear_regression"
@@ -149,6 +173,14 @@ class MeansDiffProbe(Probe):
 
     Args:
         standardize: compute the means on standardised features.
+
+    Examples:
+        >>> import torch
+        >>> from interpreto.concepts import MeansDiffProbe, ProbeExplainer
+        >>> acts = torch.tensor([[0.0, 0.0], [0.0, 2.0], [2.0, 0.0], [2.0, 2.0]])
+        >>> diff = ProbeExplainer(None, MeansDiffProbe(standardize=False)).fit(acts, [0, 0, 1, 1])
+        >>> diff.dictionary.tolist(), diff.encode(torch.tensor([[1.0, 5.0], [3.0, 0.0]])).tolist()
+        ([[1.0, 0.0]], [[0.0], [2.0]])
     """
 
     name = "means_diff"
@@ -174,6 +206,14 @@ class CentroidProbe(Probe):
 
     Args:
         standardize: measure distances on standardised features.
+
+    Examples:
+        >>> import torch
+        >>> from interpreto.concepts import CentroidProbe, ProbeExplainer
+        >>> acts = torch.tensor([[0.0, 0.0], [0.0, 2.0], [4.0, 0.0], [4.0, 2.0]])
+        >>> nearest = ProbeExplainer(None, CentroidProbe(standardize=False)).fit(acts, ["a", "a", "b", "b"])
+        >>> nearest.encode(torch.tensor([[1.0, 1.0]])).tolist(), nearest.concept_names
+        ([[-0.5, -4.5]], ['a', 'b'])
     """
 
     name = "centroid"
