@@ -14,6 +14,16 @@ granularity) and returns a `MetricResult` (`.value`, `.per_input`, `.curve`, `.h
 
 from interpreto.evaluation.base import AttributionMetric
 from interpreto.evaluation.compare import ComparisonTable, compare
+from interpreto.evaluation.concepts import (
+    L0,
+    MSE,
+    ConceptMetricResult,
+    DeadConcepts,
+    ExplainedVariance,
+    FrechetDistance,
+    LossRecovered,
+    Stability,
+)
 from interpreto.evaluation.deletion_insertion import Deletion, Insertion
 from interpreto.evaluation.eraser import AOPC, Comprehensiveness, Sufficiency
 from interpreto.evaluation.infidelity import Infidelity
@@ -32,4 +42,12 @@ __all__ = [
     "Sensitivity",
     "Sufficiency",
     "compare",
+    "ConceptMetricResult",
+    "DeadConcepts",
+    "ExplainedVariance",
+    "FrechetDistance",
+    "L0",
+    "LossRecovered",
+    "MSE",
+    "Stability",
 ]

@@ -18,8 +18,10 @@ class JumpReLUSAEConcepts(SAEConcepts):
     the dictionary `W_dec` with unit rows. Loss on the scaled rows `u` (see `interpreto.concepts.sae.base`):
     `mean ||u - u^||^2 / hidden + sparsity_coefficient * mean_rows ||z||_0`. The step functions have no
     gradient: the thresholds get the straight-through pseudo-gradients of the paper (a kernel of width
-    `bandwidth` around each threshold; overcomplete's `JumpSAE` and `heaviside`). Without the L0 term a
-    JumpReLU SAE stays dense.
+    `bandwidth` around each threshold; overcomplete's `JumpSAE` and `heaviside`, whose kernels carry one more
+    1 / bandwidth factor than the paper's, a scale Adam's per-parameter normalisation removes). The L0 term is
+    what makes the codes sparse: trained on the reconstruction alone, ReLU and JumpReLU SAEs stay dense.
+    Thresholds are learned as logarithms (positive), starting at `initial_threshold`.
 
     Rajamanoharan et al. 2024, "Jumping Ahead: Improving Reconstruction Fidelity with JumpReLU Sparse
     Autoencoders", https://arxiv.org/abs/2407.14435.
