@@ -113,7 +113,12 @@ def test_lime_generation_regresses_each_target_on_its_visible_elements(gpt2):
     masks = explainer.masks(sample, explainer.generator())
     assert not masks[:, ~sample.visible.any(0)].any()  # the last continuation token is never fed
     removed = masks.float() @ element_matrix(sample).T > 0
-    ids = torch.cat([sample.input_ids[None], sample.input_ids.masked_fill(removed, tokenizer(" ", add_special_tokens=False)["input_ids"][0])])
+    ids = torch.cat(
+        [
+            sample.input_ids[None],
+            sample.input_ids.masked_fill(removed, tokenizer(" ", add_special_tokens=False)["input_ids"][0]),
+        ]
+    )
     n_prompt = len(tokenizer(prompt)["input_ids"])
     with torch.no_grad():
         log_probs = model(ids).logits[:, n_prompt - 1 :].log_softmax(-1)

@@ -120,4 +120,6 @@ def test_smollm2_occlusion_ranks_the_country_first_for_its_capital():
     ]:
         out = Occlusion(model, tokenizer, progress=False)(prompt, capital)[0]
         scores = out.attributions[0, : out.n_prompt_elements]
-        assert out.elements[int(scores.argmax())] == country, dict(zip(out.elements, scores.tolist()))
+        assert out.elements[int(scores.argmax())] == country, dict(
+            zip(out.elements, scores.tolist(), strict=False)
+        )

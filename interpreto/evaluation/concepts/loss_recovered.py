@@ -101,17 +101,21 @@ class LossRecovered:
             for start in tqdm(self._starts(texts), desc="loss recovered", disable=not self.progress):
                 chunk = texts[start : start + self._batch_size()]
                 text_mask, input_ids = self._tokenized(chunk)
-                outputs = self._runs(chunk, point, text_mask, explainer, mean)
-                task, losses, log_probs, targets = _losses(outputs, text_mask, input_ids)
-                n_targets += int(targets.sum())
-                for setting in SETTINGS:
+                clean, losses = None, {}
+                for setting, edit in self._edits(text_mask, explainer, mean).items():
+                    task, log_probs = self._log_probs(chunk, point, edit)
+                    if clean is None:  # the clean run comes first: it fixes the targets
+                        labels, targets = _targets(task, log_probs, text_mask, input_ids)
+                        clean = log_probs
+                    losses[setting] = -log_probs.gather(-1, labels[..., None]).squeeze(-1)
                     totals[setting] += float(losses[setting][targets].double().sum())
-                clean = log_probs.pop("clean")
-                for setting, other in log_probs.items():
-                    divergence = (clean.exp() * (clean - other)).sum(dim=-1)
-                    kl[setting] += float(divergence[targets].double().sum())
+                    if setting != "clean":
+                        divergence = (clean.exp() * (clean - log_probs)).sum(dim=-1)
+                        kl[setting] += float(divergence[targets].double().sum())
+                    del log_probs
+                n_targets += int(targets.sum())
                 delta = ((losses["spliced"] - losses["clean"]).double() * targets).sum(dim=-1)
-                per_text.append(delta / targets.sum(dim=-1).clamp(min=1))
+                per_text.append((delta / targets.sum(dim=-1).clamp(min=1)).cpu())
         if n_targets == 0:
             raise ValueError("inputs: no text token to score (each text needs a text token after its first).")
         ce = {setting: total / n_targets for setting, total in totals.items()}
@@ -161,9 +165,8 @@ class LossRecovered:
 
     # ---- internals ------------------------------------------------------------------------------------------
 
-    def _runs(self, chunk, point, text_mask, explainer, mean) -> dict[str, torch.Tensor]:
-        """The logits of the four runs on one batch."""
-        splitter = self.model_with_split_points
+    def _edits(self, text_mask: torch.Tensor, explainer: ConceptExplainer, mean: torch.Tensor) -> dict:
+        """The four edits of the split point's hidden states, clean first; only text tokens are replaced."""
 
         def replaced(values):
             def edit(hidden: torch.Tensor) -> torch.Tensor:
@@ -174,23 +177,29 @@ class LossRecovered:
 
             return edit
 
-        edits = {
+        return {
             "clean": lambda hidden: hidden,
             "spliced": replaced(lambda rows: explainer.decode(explainer.encode(rows))),
             "zero": replaced(torch.zeros_like),
             "mean": replaced(lambda rows: mean.to(rows.device, rows.dtype).expand_as(rows)),
         }
-        outputs = {}
-        for setting, edit in edits.items():
-            output = splitter.intervene(chunk, point, edit)
-            logits = getattr(output, "logits", None)
-            if logits is None:
-                raise TypeError(
-                    "LossRecovered needs a model that returns .logits (a causal LM or a classifier, e.g. loaded "
-                    "with AutoModelForCausalLM / AutoModelForSequenceClassification)."
-                )
-            outputs[setting] = logits
-        return outputs
+
+    def _log_probs(self, chunk: list[str], point: int | str, edit) -> tuple[str, torch.Tensor]:
+        """The task and float32 log-probabilities of one edited run: `(batch, seq - 1, vocab)` next-token ones for
+        a causal LM (position `t` predicts token `t + 1`), `(batch, 1, classes)` for a classifier."""
+        logits = getattr(self.model_with_split_points.intervene(chunk, point, edit), "logits", None)
+        if logits is None:
+            raise TypeError(
+                "LossRecovered needs a model that returns .logits (a causal LM or a classifier, e.g. loaded "
+                "with AutoModelForCausalLM / AutoModelForSequenceClassification)."
+            )
+        if logits.dim() == 3:
+            return "causal_lm", logits[:, :-1].float().log_softmax(dim=-1)
+        if logits.dim() == 2:
+            return "classification", logits.float().log_softmax(dim=-1)[:, None]
+        raise ValueError(
+            f"logits of shape {tuple(logits.shape)}: expected (batch, seq, vocab) or (batch, classes)."
+        )
 
     def _tokenized(self, chunk: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """`(batch, seq)` True at the text tokens (not special, not padding), and the input ids, right-padded as
@@ -221,28 +230,15 @@ class LossRecovered:
         return range(0, len(texts), size)
 
 
-def _losses(outputs: dict[str, torch.Tensor], text_mask: torch.Tensor, input_ids: torch.Tensor):
-    """Per-target cross-entropies and log-probabilities of each run, and the `(batch, targets)` target mask.
-
-    Causal LM (`(batch, seq, vocab)` logits): position `t` predicts token `t + 1`, a target when that token is
-    text. Classifier (`(batch, classes)`): one target per text, the clean model's predicted class.
-    """
-    log_probs = {setting: logits.float().cpu().log_softmax(dim=-1) for setting, logits in outputs.items()}
-    if outputs["clean"].dim() == 3:
-        task, labels, targets = "causal_lm", input_ids[:, 1:], text_mask[:, 1:]
-        log_probs = {setting: values[:, :-1] for setting, values in log_probs.items()}
-    elif outputs["clean"].dim() == 2:
-        task, targets = "classification", torch.ones(text_mask.shape[0], 1, dtype=torch.bool)
-        labels = log_probs["clean"].argmax(dim=-1, keepdim=True)
-        log_probs = {setting: values[:, None] for setting, values in log_probs.items()}
-    else:
-        raise ValueError(
-            f"logits of shape {tuple(outputs['clean'].shape)}: expected (batch, seq, vocab) or (batch, classes)."
-        )
-    losses = {
-        setting: -values.gather(-1, labels[..., None]).squeeze(-1) for setting, values in log_probs.items()
-    }
-    return task, losses, log_probs, targets
+def _targets(
+    task: str, clean: torch.Tensor, text_mask: torch.Tensor, input_ids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(labels, targets)` from the clean log-probabilities: for a causal LM the next tokens, targets where that
+    token is text; for a classifier the clean model's predicted class, one target per text."""
+    if task == "classification":
+        labels = clean.argmax(dim=-1)
+        return labels, torch.ones_like(labels, dtype=torch.bool)
+    return input_ids[:, 1:].to(clean.device), text_mask[:, 1:].to(clean.device)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
