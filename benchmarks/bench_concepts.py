@@ -59,14 +59,18 @@ def ours_topk_training(rows, nb_concepts: int, top_k: int, batch_size: int, devi
     _synchronize(device)
 
 
-def best_time(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_times(functions: dict, repeats: int) -> dict[str, float]:
+    """The best of `repeats` timings of each function, the runs interleaved (A B C A B C ...) so that a change
+    in the machine's load hits them alike; one warm-up run each first."""
+    for function in functions.values():
         function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
 
 
 def bench_sae_training(args) -> list[dict]:
@@ -85,12 +89,10 @@ def bench_sae_training(args) -> list[dict]:
             rows, args.nb_concepts, args.top_k, args.batch_size, device, 1 / 32
         ),
     }
-    results = []
-    for name, run in runs.items():
-        seconds = best_time(run, args.repeats)
-        results.append(
-            {"part": "sae_training", "run": name, "seconds": seconds, "rows_per_s": args.rows / seconds}
-        )
+    results = [
+        {"part": "sae_training", "run": name, "seconds": seconds, "rows_per_s": args.rows / seconds}
+        for name, seconds in best_times(runs, args.repeats).items()
+    ]
     floor = results[0]["seconds"]
     for row in results:
         row.update(shape, device=str(device), ratio_to_floor=row["seconds"] / floor)
@@ -109,7 +111,7 @@ def main() -> None:
     parser.add_argument("--nb-concepts", type=int, default=4096)
     parser.add_argument("--top-k", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
