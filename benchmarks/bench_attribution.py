@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -163,26 +164,38 @@ def text_of_length(tokenizer, n_tokens: int) -> str:
 
 
 def bench_budget(model, tokenizer, repeats: int) -> list[dict]:
-    """Classifier IG(50) at 41 and 128 tokens: the default CPU budget and the former 0.75 GiB vs the floor."""
+    """Classifier IG(50) at 41 and 128 tokens: the default CPU budget and the former 0.75 GiB vs the floor, run
+    interleaved (floor, default, 0.75 GiB, floor, ...) and compared by their medians over `2 * repeats` rounds, so
+    that a slow spell of the machine hits all three alike."""
     results = []
     for n_tokens in (41, 128):
         text = text_of_length(tokenizer, n_tokens)
         ids = tokenizer(text, return_tensors="pt")["input_ids"]
         embeddings = model.get_input_embeddings()(ids).detach()
-        base = best_time(
-            lambda embeddings=embeddings: gradient_floor(model, embeddings, N_STEPS, None), repeats
-        )
+        runs = {"floor": lambda embeddings=embeddings: gradient_floor(model, embeddings, N_STEPS, None)}
+        chunks = {}
         for label, budget in (("default budget", None), ("0.75 GiB (before)", 0.75)):
             explainer = IntegratedGradients(
                 model, tokenizer, n_perturbations=N_STEPS, progress=False, memory_budget=budget
             )
-            chunks = len(list(explainer.batches(N_STEPS, n_tokens, backward=True)))
-            ours = best_time(lambda explainer=explainer, text=text: explainer(text), repeats)
+            chunks[label] = len(list(explainer.batches(N_STEPS, n_tokens, backward=True)))
+            runs[label] = lambda explainer=explainer, text=text: explainer(text)
+        times = {label: [] for label in runs}
+        for run in runs.values():
+            run()  # warm-up
+        for _ in range(2 * repeats):
+            for label, run in runs.items():
+                start = time.perf_counter()
+                run()
+                times[label].append(time.perf_counter() - start)
+        base = statistics.median(times["floor"])
+        for label in chunks:
+            ours = statistics.median(times[label])
             results.append({"task": "budget", "method": f"IntegratedGradients({N_STEPS}) {label}",
-                            "tokens": n_tokens, "rows": N_STEPS, "chunks": chunks, "ours_s": ours,
+                            "tokens": n_tokens, "rows": N_STEPS, "chunks": chunks[label], "ours_s": ours,
                             "floor_s": base, "ratio": ours / base})  # fmt: skip
-            print(f"budget          IG({N_STEPS}) {label:18} {n_tokens:3d} tok {chunks} chunk(s)  ours {ours:7.3f} s  "
-                  f"floor {base:7.3f} s  x{ours / base:5.2f}", flush=True)  # fmt: skip
+            print(f"budget          IG({N_STEPS}) {label:18} {n_tokens:3d} tok {chunks[label]} chunk(s)  "
+                  f"ours {ours:7.3f} s  floor {base:7.3f} s  x{ours / base:5.2f} (medians)", flush=True)  # fmt: skip
     return results
 
 

