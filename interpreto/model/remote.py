@@ -15,10 +15,6 @@ input embeddings and gradients are not available remotely.
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +22,7 @@ from typing import Any
 import torch
 
 from interpreto.model.generation import GenerationTask
+from interpreto.model.http import post_json
 from interpreto.model.sample import Sample, Tokenizer
 from interpreto.model.scores import resolve_score
 
@@ -132,29 +129,9 @@ class RemoteScorer:
         return [row[: len(prompt)] for row, prompt in zip(rows, prompts, strict=True)]
 
     def _post(self, body: dict) -> dict:
-        data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key is not None:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
-            except urllib.error.HTTPError as error:
-                detail = error.read()[:500].decode(errors="replace")
-                raise RuntimeError(
-                    f"{self.url} answered HTTP {error.code} {error.reason} for model {self.model_name!r}: {detail}"
-                ) from None
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-                if attempt == self.retries:
-                    reason = getattr(error, "reason", error)
-                    raise ConnectionError(
-                        f"cannot reach {self.url} ({reason}) after {attempt + 1} attempts: is the server running "
-                        f"(e.g. `vllm serve MODEL`) and is base_url right?"
-                    ) from None
-                time.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable")
+        return post_json(
+            self.url, body, self.api_key, self.timeout, self.retries, what=f"model {self.model_name!r}"
+        )
 
 
 class RemoteGenerationTask(GenerationTask):
