@@ -92,12 +92,12 @@ def test_concept_ig_is_complete_with_the_error_term_at_50_steps(bert):
         assert (output.convergence_delta.abs() <= 0.01 * span).all()
 
 
-@pytest.mark.parametrize("special_tokens", [True, False])
-def test_concept_occlusion_equals_one_by_one_model_differences(bert, special_tokens):
+@pytest.mark.parametrize("positions", ["all", "text"])
+def test_concept_occlusion_equals_one_by_one_model_differences(bert, positions):
     model, tokenizer, splitter, pca = bert
     text = "a good movie"
     output = concept_attributions(
-        pca, text, targets=1, method=Occlusion, special_tokens=special_tokens, progress=False
+        pca, text, targets=1, method=Occlusion, positions=positions, progress=False
     )[0]
     layer = "bert.encoder.layer.1"
     clean = _edited_logits(model, tokenizer, text, layer, lambda a: a)
@@ -110,8 +110,10 @@ def test_concept_occlusion_equals_one_by_one_model_differences(bert, special_tok
             removed[:, c] = 0
             return a + pca.decode(removed) - pca.decode(z)
 
-        expected.append(clean[1] - _edited_logits(model, tokenizer, text, layer, without, special_tokens)[1])
-    reconstruction = _edited_logits(model, tokenizer, text, layer, pca.reconstruct, special_tokens)
+        expected.append(
+            clean[1] - _edited_logits(model, tokenizer, text, layer, without, positions == "all")[1]
+        )
+    reconstruction = _edited_logits(model, tokenizer, text, layer, pca.reconstruct, positions == "all")
     expected.append(clean[1] - reconstruction[1])
     assert_close_to_scale(
         output.attributions[0], torch.stack(expected), scale=clean.abs().max(), fraction=1e-4

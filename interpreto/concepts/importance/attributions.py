@@ -23,6 +23,7 @@ from interpreto.model.sample import Inputs, Targets
 from interpreto.model.task import make_task
 
 POSITION_GRANULARITIES = ("sample", "token", "word", "sentence")
+POSITIONS = ("all", "text", "text_after_first")
 
 
 def concept_attributions(
@@ -33,7 +34,7 @@ def concept_attributions(
     granularity: str = "sample",
     concepts: list[int] | None = None,
     concept_names: dict[int, str] | None = None,
-    special_tokens: bool = True,
+    positions: str = "all",
     progress: bool = True,
     **method_kwargs: Any,
 ) -> list[AttributionOutput]:
@@ -57,8 +58,13 @@ def concept_attributions(
             `"sentence"` (one player per concept and input element: where in the input the concept matters).
         concepts: the concepts to attribute (None: all); the others are held at their input values.
         concept_names: a name per concept for the output's elements (default `"concept 3"`).
-        special_tokens: whether concepts at special tokens (`[CLS]`, `[SEP]`, BOS) are players too (True: a BERT
-            classifier reads its decision from `[CLS]`); False keeps those positions' hidden states as they are.
+        positions: the token positions whose hidden states the concepts rebuild, the others keeping theirs:
+            `"all"` (a BERT classifier reads its decision from `[CLS]`), `"text"` (special tokens kept), or
+            `"text_after_first"` (position 0 kept too: a causal LM's attention sink, whose hidden states are far
+            from the others' and dominate the reconstruction error; recommended for causal LMs, with concepts
+            learned without position 0). Measured on SmolLM2 layer 20 with a TopK SAE learned without position 0,
+            IG at 50 steps: completeness residual 1e-5 of f(x) - f(b) with `"text_after_first"`, 2e-3 with `"all"`;
+            an SAE learned with the sink rows (norm 27,000 against 240) needed 200 steps for 1e-5 (3% at 50).
         progress: show a progress bar over inputs.
         **method_kwargs: the method's parameters (`n_perturbations=`, `batch_size=`, `score=`, `seed=`, ...).
 
@@ -88,6 +94,8 @@ def concept_attributions(
             "explainer: concept attributions need the split model: build the explainer with a "
             "ModelWithSplitPoints (not activations alone)."
         )
+    if positions not in POSITIONS:
+        raise ValueError(f"positions={positions!r} is unknown: use one of {list(POSITIONS)}.")
     if granularity not in POSITION_GRANULARITIES:
         raise ValueError(
             f"granularity={granularity!r} is unknown: use one of {list(POSITION_GRANULARITIES)}."
@@ -114,7 +122,7 @@ def concept_attributions(
         samples = task.prepare(inputs, targets, token_granularity)
         for sample in tqdm(samples, desc="concept attributions", disable=not progress or len(samples) < 2):
             concept_sample = concept_task.concept_sample(
-                sample, _groups(sample, granularity), concepts, names, special_tokens
+                sample, _groups(sample, granularity), concepts, names, positions
             )
             output = _explain(attribution, concept_task, concept_sample, sample.input_ids.numel())
             output.granularity = label

@@ -4,7 +4,7 @@ For one sample with hidden states `a` `(seq, hidden)` at the split point and cod
 run from `a' = decode(z') + s * e` where `e = a - decode(z)` is the reconstruction error of the input, `z'` the
 edited codes and `s` the error term's weight (1 on the input): at the input `a' = a`, so the model's output is
 unchanged, and the error is a player of its own. Every position is rebuilt, or only text positions
-(`special_tokens=False`: `[CLS]`, `[SEP]`, BOS keep `a`). The baseline is `z' = 0, s = 0` (every concept removed, error removed): IG completeness reads
+(`positions="text"`: `[CLS]`, `[SEP]`, BOS keep `a`; `"text_after_first"`: position 0 too). The baseline is `z' = 0, s = 0` (every concept removed, error removed): IG completeness reads
 `sum over concepts + error term = f(x) - f(decode(0))`.
 
 The attribution methods run unchanged on a `ConceptSample`: its "positions" are the players (one per
@@ -87,15 +87,19 @@ class ConceptTask:
         groups: list[tuple[str, list[int], tuple[int, int] | None]],
         concepts: list[int],
         names: dict[int, str],
-        special_tokens: bool = True,
+        positions: str = "all",
     ) -> ConceptSample:
         """The players of `sample`: each concept of `concepts` that is active (nonzero) at some edited position,
-        within each group `(label, token positions, span)`, then the error term. Edited positions: every token,
-        or with `special_tokens=False` the text tokens only (`[CLS]`, `[SEP]`, BOS keep their hidden states)."""
+        within each group `(label, token positions, span)`, then the error term. Edited positions (`positions`):
+        `"all"` tokens, `"text"` tokens only (`[CLS]`, `[SEP]`, BOS keep their hidden states), or `"text_after_first"`
+        (also position 0, a causal LM's attention sink, kept)."""
         hidden = self.task.layer_activations(sample, sample.input_ids[None])[0]
         text = sample.maskable.to(hidden.device)
-        if special_tokens:
+        if positions == "all":
             text = torch.ones_like(text)
+        elif positions == "text_after_first":
+            text = text.clone()
+            text[0] = False
         with torch.no_grad():
             codes = self.explainer._encode(hidden.float().to(self.explainer.compute_device)).float()
             error = hidden.float() - self._decode(codes).to(hidden.device)
