@@ -149,6 +149,39 @@ class ConceptExplainer:
         self.is_fitted = True
         return self
 
+    # ---- importance and interventions (see `interpreto.concepts.importance` and `.interventions`) --------------
+
+    def concept_attributions(self, inputs: Any, targets: Any = None, method: Any = None, **kwargs: Any) -> list:
+        """Concept-to-output attributions with any attribution method, the reconstruction error a player of its
+        own: `interpreto.concepts.importance.concept_attributions(self, inputs, targets, method, ...)`."""
+        from interpreto.concepts.importance import concept_attributions
+
+        if method is not None:
+            kwargs["method"] = method
+        return concept_attributions(self, inputs, targets, **kwargs)
+
+    def input_to_concept(self, inputs: Any, concepts: Any, method: Any = None, **kwargs: Any) -> list:
+        """Which input elements activate `concepts`: `interpreto.concepts.importance.input_to_concept`."""
+        from interpreto.concepts.importance.input_to_concept import input_to_concept
+
+        if method is not None:
+            kwargs["method"] = method
+        return input_to_concept(self, inputs, concepts, **kwargs)
+
+    def intervene(self, inputs: Any, interventions: dict[int, float], **kwargs: Any) -> Any:
+        """The model's output with concepts set, scaled or shifted at the split point, the error kept:
+        `interpreto.concepts.interventions.intervene(self, inputs, interventions, ...)`."""
+        from interpreto.concepts.interventions import intervene
+
+        return intervene(self, inputs, interventions, **kwargs)
+
+    def steer(self, prompts: Any, concept: int, alpha: float, **kwargs: Any) -> list:
+        """Generation with a concept's direction added (or the concept clamped) at every step:
+        `interpreto.concepts.interventions.steer(self, prompts, concept, alpha, ...)`."""
+        from interpreto.concepts.interventions import steer
+
+        return steer(self, prompts, concept, alpha, **kwargs)
+
     # ---- for subclasses ---------------------------------------------------------------------------------------
 
     def _fit(self, data: ActivationData, **kwargs: Any) -> None:
