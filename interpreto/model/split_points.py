@@ -31,6 +31,7 @@ from interpreto.model.activations import (
     merge_rows,
     save_shard,
 )
+from interpreto.model.layer import Layer
 
 
 class ModelWithSplitPoints:
@@ -253,6 +254,58 @@ class ModelWithSplitPoints:
             torch.Size([1, 2])
         """
         return self._run_edited(inputs, split_point, lambda hidden, mask: fn(hidden))
+
+    def generate(
+        self,
+        inputs: Inputs,
+        split_point: int | str | None = None,
+        fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        **generate_kwargs: Any,
+    ) -> torch.Tensor:
+        """Runs `model.generate` on the prompts `inputs`, the hidden states at `split_point` edited by `fn` at
+        every forward step (plain forward hooks, `Layer.edited`, removed on exit, also on error).
+
+        The prompts are one batch, left-padded to the longest (`width` tokens; prompt `i`'s token `j` at column
+        `width - len_i + j`; no pad token: EOS ids). With the KV cache `fn` gets the prompt pass `(batch, width,
+        hidden)`, then each new token alone `(batch, 1, hidden)` (with `use_cache=False`, the whole sequence so
+        far). Greedy unless `generate_kwargs` say otherwise; eval mode (restored after), `torch.inference_mode()`.
+
+        Args:
+            inputs: a text or a list of texts (tokenized as in `tokenize`).
+            split_point: a block index or module path; None for this object's only split point.
+            fn: maps the step's hidden states `(batch, seq_step, hidden)` to new ones; None edits nothing.
+            **generate_kwargs: passed to `model.generate` (`max_new_tokens=`, `do_sample=`, ...).
+
+        Returns:
+            The new tokens `(batch, new_tokens)`, prompt excluded (a row that ended early is padded after its EOS).
+
+        Examples:
+            >>> from interpreto import ModelWithSplitPoints
+            >>> from interpreto.zoo import tiny_gpt2
+            >>> model, tokenizer = tiny_gpt2()
+            >>> splitter = ModelWithSplitPoints(model, 1, tokenizer, progress=False)
+            >>> splitter.generate(["The dog", "A cat runs"], fn=lambda hidden: 2 * hidden, max_new_tokens=3).shape
+            torch.Size([2, 3])
+        """
+        if split_point is None and len(self._points) != 1:
+            raise ValueError(f"split_point: the model is split at {self.split_points}: pass one of them.")
+        point = self._points[0] if split_point is None else resolve_split_points(self.model, split_point)[0]
+        _, batch = self.tokenize(inputs)
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        width = ids.shape[1]
+        order = (torch.arange(width, device=ids.device) - (width - mask.sum(1))[:, None]) % width
+        ids, mask = ids.gather(1, order), mask.gather(1, order)  # left padding
+        pad = next(i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0) if i is not None)
+        modes = [(module, module.training) for module in self.model.modules()]
+        try:
+            self.model.eval()
+            with Layer(self.model, point).edited(fn or (lambda hidden: None)), torch.inference_mode():
+                kwargs = {"do_sample": False, "pad_token_id": pad, **generate_kwargs}
+                out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        finally:
+            for module, training in modes:
+                module.training = training
+        return out[:, width:]
 
     def tokenize(self, inputs: Inputs) -> tuple[list[TokenizedText], dict[str, torch.Tensor]]:
         """Tokenizes `inputs` as every method here does: per-text encodings and the right-padded batch.
