@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["getting-started.md", "explainers.md", "evaluation.md", "split_points.md", "concepts.md"]
+PAGES = [
+    "getting-started.md",
+    "explainers.md",
+    "evaluation.md",
+    "split_points.md",
+    "concepts.md",
+    "concepts_interpret.md",
+]
 
 
 @pytest.mark.parametrize("page", PAGES)
