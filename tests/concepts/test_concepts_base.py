@@ -23,6 +23,7 @@ from interpreto.concepts import (
     load_concepts,
 )
 from interpreto.model.activations import Activations, save_shard
+from tests.tolerance import assert_close_to_scale
 
 SPLIT = "layer.0"
 FAMILIES = {
@@ -89,8 +90,10 @@ def test_save_load_round_trip(name, tmp_path):
     for value in [*vars(explainer).values(), *vars(loaded).values()]:
         assert not type(value).__module__.startswith(("sklearn", "overcomplete")), type(value)
     codes = explainer.encode(rows)
-    assert torch.equal(loaded.encode(rows), codes)
-    assert torch.equal(loaded.decode(codes), explainer.decode(codes))
+    # same tensors, same arithmetic; iterative encoders (NMF's 200 updates) may differ in the last bits between
+    # calls when vectorized kernels see other memory alignments
+    assert_close_to_scale(loaded.encode(rows), codes, fraction=1e-5)
+    assert_close_to_scale(loaded.decode(codes), explainer.decode(codes), fraction=1e-5)
     assert torch.equal(loaded.dictionary, explainer.dictionary)
 
 
