@@ -6,6 +6,13 @@ dataset is encoded once and reused.
 """
 
 from interpreto.concepts.interpret.codes import ConceptCodes, ConceptExample, ContextToken
+from interpreto.concepts.interpret.label_scoring import (
+    DetectionScorer,
+    FuzzingScorer,
+    LabelScore,
+    SimulationScorer,
+)
+from interpreto.concepts.interpret.labels import LLMLabels
 from interpreto.concepts.interpret.logit_lens import LogitLens, logit_lens
 from interpreto.concepts.interpret.topk import TopKInputs
 
@@ -18,5 +25,10 @@ __all__ = [
     "LogitLens",
     "TopKInputs",
     "logit_lens",
+    "DetectionScorer",
+    "FuzzingScorer",
+    "LLMLabels",
+    "LabelScore",
+    "SimulationScorer",
     # (each module adds its names above this line)
 ]
