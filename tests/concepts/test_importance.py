@@ -270,3 +270,16 @@ def test_bad_arguments_are_named(bert):
     detached = PCAConcepts(None, nb_concepts=2).fit(torch.randn(20, 32))
     with pytest.raises(ValueError, match="ModelWithSplitPoints"):
         concept_attributions(detached, "a movie")
+
+
+def test_concept_attributions_save_as_json_and_render_escaped_html(bert, tmp_path):
+    model, tokenizer, splitter, pca = bert
+    names = {0: "<script>alert(1)</script>"}
+    outputs = concept_attributions(pca, "a good movie", method=Occlusion, concept_names=names, progress=False)
+    output = outputs[0]
+    output.save(tmp_path / "concepts.json")
+    loaded = type(output).load(tmp_path / "concepts.json")
+    assert loaded.elements == output.elements and torch.equal(loaded.attributions, output.attributions)
+    assert loaded.split_point == "bert.encoder.layer.1" and loaded.granularity == "concept"
+    page = output.to_html()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
