@@ -151,7 +151,9 @@ class ConceptExplainer:
 
     # ---- importance and interventions (see `interpreto.concepts.importance` and `.interventions`) --------------
 
-    def concept_attributions(self, inputs: Any, targets: Any = None, method: Any = None, **kwargs: Any) -> list:
+    def concept_attributions(
+        self, inputs: Any, targets: Any = None, method: Any = None, **kwargs: Any
+    ) -> list:
         """Concept-to-output attributions with any attribution method, the reconstruction error a player of its
         own: `interpreto.concepts.importance.concept_attributions(self, inputs, targets, method, ...)`."""
         from interpreto.concepts.importance import concept_attributions
