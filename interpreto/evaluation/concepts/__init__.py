@@ -10,12 +10,14 @@ much of the model's loss survives when its reconstruction replaces the hidden st
 | `DeadConcepts` | concepts never active on the evaluation set | lower |
 | `Stability` | mean Hungarian-matched cosine between fits with different seeds | higher |
 | `LossRecovered` | `(CE_ablated - CE_spliced) / (CE_ablated - CE_clean)` | higher |
+| `ConSim` | LLM simulation accuracy with concepts minus without (Poché et al. 2025) | higher |
 
 Each is a class whose `compute(...)` returns a `ConceptMetricResult` (`value`, `higher_is_better`, `per_row`,
 `per_concept`, `details`, `to_dict()`); the activation metrics stream shard folders in float64.
 """
 
 from interpreto.evaluation.concepts.base import ConceptMetricResult
+from interpreto.evaluation.concepts.consim import ConSim, ConSimPrompts
 from interpreto.evaluation.concepts.frechet import FrechetDistance
 from interpreto.evaluation.concepts.loss_recovered import LossRecovered
 from interpreto.evaluation.concepts.reconstruction import MSE, ExplainedVariance
@@ -24,6 +26,8 @@ from interpreto.evaluation.concepts.stability import Stability
 
 __all__ = [
     "ConceptMetricResult",
+    "ConSim",
+    "ConSimPrompts",
     "DeadConcepts",
     "ExplainedVariance",
     "FrechetDistance",
