@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.model.loopback import JSONHandler, serving
 
 
 @dataclass
@@ -34,18 +35,7 @@ def serve_chat(
     base URL (`http://127.0.0.1:PORT/v1`). `status` other than 200 answers every request with that error."""
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:  # quiet
-            pass
-
-        def _reply(self, code: int, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JSONHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with lock:
@@ -67,12 +57,7 @@ def serve_chat(
                 200, {"id": "chat-fake", "object": "chat.completion", "model": name, "choices": [choice]}
             )
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    served = ServedChat(f"http://127.0.0.1:{server.server_address[1]}/v1")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    served = ServedChat("")
+    with serving(Handler) as url:
+        served.url = url
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -12,9 +12,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
+
+from tests.model.loopback import JSONHandler, serving
 
 
 def _prompt_log_softmax(model, prompts: list[list[int]]) -> list[torch.Tensor]:
@@ -87,18 +88,7 @@ def serve(
     (a network round trip, to measure concurrent requests)."""
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:  # quiet
-            pass
-
-        def _reply(self, code: int, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JSONHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             time.sleep(latency)
@@ -125,12 +115,7 @@ def serve(
                 200, {"id": "cmpl-fake", "object": "text_completion", "model": name, "choices": choices}
             )
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    served = Served(f"http://127.0.0.1:{server.server_address[1]}/v1")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    served = Served("")
+    with serving(Handler) as url:
+        served.url = url
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()
