@@ -19,8 +19,9 @@ def provenance(seconds: float) -> str:
     """One sentence: ``Measured by `python gallery/x.py ...` on DATE (machine, threads, versions), N s.``"""
     command = " ".join(["python", *(arg if " " not in arg else repr(arg) for arg in sys.argv)])
     machine = platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
     return (
-        f"Measured by `{command}` on {date.today().isoformat()} ({machine}, {torch.get_num_threads()} threads, "
+        f"Measured by `{command}` on {date.today().isoformat()} ({machine}, {threads} thread{'s' if threads != 1 else ''}, "
         f"torch {torch.__version__}, interpreto {interpreto.__version__}); the run took {seconds:.0f} s."
     )
 
