@@ -148,3 +148,47 @@ def test_loss_recovered_argument_errors(llama):
         LossRecovered(splitter, ablation="resample").compute(neurons, TEXTS)
     with pytest.raises(TypeError, match="texts"):
         LossRecovered(splitter).compute(neurons, [])
+
+
+def test_text_after_first_keeps_position_0_clean():
+    """With positions="text_after_first" the zero ablation leaves position 0 (an LM's sink; with no BOS, the
+    first text token) as it is: its cross-entropy is the one computed by hand with positions 1.. of the text
+    zeroed, and the mean activation leaves position 0 out."""
+    model, tokenizer = tiny_llama(seed=0, add_bos=False)
+    splitter = ModelWithSplitPoints(model, split_points=0, tokenizer=tokenizer, batch_size=2, progress=False)
+    metric = LossRecovered(splitter, positions="text_after_first")
+    hidden_size = model.config.hidden_size
+    zero = Constant(torch.zeros(hidden_size)).fit(torch.zeros(2, hidden_size))
+    result = metric.compute(zero, TEXTS)
+    assert result.details["ce_spliced"] == pytest.approx(result.details["ce_zero"], rel=1e-6)
+    total, count, rows = 0.0, 0, []
+    for text in TEXTS:
+        samples, batch = splitter.tokenize([text])
+        edited = torch.tensor(samples[0].is_text)
+        edited[0] = False
+        captured = {}
+
+        def zero_after_first(hidden, edited=edited, captured=captured):
+            captured["h"] = hidden.clone()
+            out = hidden.clone()
+            out[0, edited] = 0.0
+            return out
+
+        with torch.no_grad():
+            logits = splitter.intervene([text], 0, zero_after_first).logits[0, :-1].float()
+        rows.append(captured["h"][0, edited])
+        ids = batch["input_ids"][0, 1:]
+        scored = torch.tensor(samples[0].is_text)[1:]
+        losses = torch.nn.functional.cross_entropy(logits, ids, reduction="none")
+        total += float(losses[scored].sum())
+        count += int(scored.sum())
+    assert_close_to_scale(result.details["ce_zero"], total / count, fraction=1e-4)
+    expected_mean = torch.cat(rows).mean(dim=0)
+    assert_close_to_scale(metric.mean_activation(TEXTS), expected_mean, fraction=1e-4)
+    plain = LossRecovered(splitter).compute(zero, TEXTS)
+    assert plain.details["ce_zero"] != pytest.approx(result.details["ce_zero"], rel=1e-3)
+
+
+def test_unknown_positions_is_a_clear_error(llama):
+    with pytest.raises(ValueError, match="positions="):
+        LossRecovered(llama[2], positions="first")

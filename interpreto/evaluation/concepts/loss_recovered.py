@@ -15,48 +15,53 @@ from interpreto.model.split_points import ModelWithSplitPoints
 
 SETTINGS = ("clean", "spliced", "zero", "mean")
 ABLATIONS = ("zero", "mean")
+POSITIONS = ("text", "text_after_first")
 
 
 class LossRecovered:
     """The fraction of the loss gap between an ablation and the clean model that the reconstruction closes.
-    Higher is better (1: as good as the clean model; 0: as bad as the ablation).
+        Higher is better (1: as good as the clean model; 0: as bad as the ablation).
 
-    The model runs on the texts four ways: clean; *spliced*, with the split point's hidden state `h` of every
-    text token replaced by `decode(encode(h))`; *zero-ablated* (those states set to 0) and *mean-ablated* (set to
-    their mean over the evaluated text tokens). Special tokens (BOS, CLS, SEP, chat markers) and padding keep
-    their clean states. With `CE` the loss of each run,
+        The model runs on the texts four ways: clean; *spliced*, with the split point's hidden state `h` of every
+        text token replaced by `decode(encode(h))`; *zero-ablated* (those states set to 0) and *mean-ablated* (set to
+        their mean over the evaluated text tokens). Special tokens (BOS, CLS, SEP, chat markers) and padding keep
+        their clean states, and so does position 0 with `positions="text_after_first"` (a causal LM's attention sink,
+    the first text token when the tokenizer adds no BOS: give it to an explainer fitted without it). With `CE` the
+    loss of each run,
 
-    `loss_recovered = (CE_ablated - CE_spliced) / (CE_ablated - CE_clean)`,
+        `loss_recovered = (CE_ablated - CE_spliced) / (CE_ablated - CE_clean)`,
 
-    reported for both ablations (`value` is the one `ablation=` names); `details` also holds each run's `CE`,
-    the delta loss `CE_spliced - CE_clean`, the mean KL divergence `KL(p_clean || p_spliced)` (and of each
-    ablation) and the KL score `(KL_ablated - KL_spliced) / KL_ablated`. The loss is, for a causal LM, the mean
-    next-token cross-entropy over the targets that are text tokens; for a classifier (`(batch, classes)` logits),
-    the cross-entropy of the clean model's predicted class. Runs in batches under `torch.inference_mode()`; the
-    model is never modified (see `ModelWithSplitPoints.intervene`).
+        reported for both ablations (`value` is the one `ablation=` names); `details` also holds each run's `CE`,
+        the delta loss `CE_spliced - CE_clean`, the mean KL divergence `KL(p_clean || p_spliced)` (and of each
+        ablation) and the KL score `(KL_ablated - KL_spliced) / KL_ablated`. The loss is, for a causal LM, the mean
+        next-token cross-entropy over the targets that are text tokens; for a classifier (`(batch, classes)` logits),
+        the cross-entropy of the clean model's predicted class. Runs in batches under `torch.inference_mode()`; the
+        model is never modified (see `ModelWithSplitPoints.intervene`).
 
-    Bricken et al. 2023, "Towards monosemanticity" (loss recovered with zero ablation),
-    https://transformer-circuits.pub/2023/monosemantic-features; SAELens' `ce_loss_score` / `kl_div_score`.
+        Bricken et al. 2023, "Towards monosemanticity" (loss recovered with zero ablation),
+        https://transformer-circuits.pub/2023/monosemantic-features; SAELens' `ce_loss_score` / `kl_div_score`.
 
-    Args:
-        model_with_split_points: the split model, whose `model` returns `.logits`.
-        split_point: where to splice: a block index or module path; None takes the explainer's fitted split
-            point, else the split model's only split point.
-        ablation: `"zero"` or `"mean"`, the ablation `value` is measured against.
-        batch_size: texts per forward pass; None uses the split model's `batch_size`.
-        progress: show a progress bar over batches.
+        Args:
+            model_with_split_points: the split model, whose `model` returns `.logits`.
+            split_point: where to splice: a block index or module path; None takes the explainer's fitted split
+                point, else the split model's only split point.
+            ablation: `"zero"` or `"mean"`, the ablation `value` is measured against.
+            positions: the replaced positions: `"text"` tokens, or `"text_after_first"` (position 0 keeps its clean
+                state too, and is left out of the mean activation).
+            batch_size: texts per forward pass; None uses the split model's `batch_size`.
+            progress: show a progress bar over batches.
 
-    Examples:
-        >>> from interpreto import ModelWithSplitPoints
-        >>> from interpreto.concepts import NeuronsAsConcepts
-        >>> from interpreto.evaluation import LossRecovered
-        >>> from interpreto.zoo import tiny_llama
-        >>> model, tokenizer = tiny_llama(seed=0)
-        >>> splitter = ModelWithSplitPoints(model, split_points=0, tokenizer=tokenizer, progress=False)
-        >>> texts = ["the dog runs", "a cat sleeps"]
-        >>> neurons = NeuronsAsConcepts(splitter).fit(splitter.get_activations(texts))
-        >>> LossRecovered(splitter).compute(neurons, texts).value  # a perfect reconstruction
-        1.0
+        Examples:
+            >>> from interpreto import ModelWithSplitPoints
+            >>> from interpreto.concepts import NeuronsAsConcepts
+            >>> from interpreto.evaluation import LossRecovered
+            >>> from interpreto.zoo import tiny_llama
+            >>> model, tokenizer = tiny_llama(seed=0)
+            >>> splitter = ModelWithSplitPoints(model, split_points=0, tokenizer=tokenizer, progress=False)
+            >>> texts = ["the dog runs", "a cat sleeps"]
+            >>> neurons = NeuronsAsConcepts(splitter).fit(splitter.get_activations(texts))
+            >>> LossRecovered(splitter).compute(neurons, texts).value  # a perfect reconstruction
+            1.0
     """
 
     name = "LossRecovered"
@@ -69,10 +74,14 @@ class LossRecovered:
         ablation: str = "zero",
         batch_size: int | None = None,
         progress: bool = False,
+        positions: str = "text",
     ):
+        if positions not in POSITIONS:
+            raise ValueError(f"positions={positions!r} is unknown: use one of {list(POSITIONS)}.")
         self.model_with_split_points = model_with_split_points
         self.split_point = split_point
         self.ablation = ablation
+        self.positions = positions
         self.batch_size = batch_size
         self.progress = progress
 
@@ -202,12 +211,15 @@ class LossRecovered:
         )
 
     def _tokenized(self, chunk: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(batch, seq)` True at the text tokens (not special, not padding), and the input ids, right-padded as
-        the model sees them."""
+        """`(batch, seq)` True at the replaced positions (text tokens, not special, not padding; not position 0
+        with `"text_after_first"`), and the input ids, right-padded as the model sees them."""
         samples, batch = self.model_with_split_points.tokenize(chunk)
         width = batch["input_ids"].shape[1]
         rows = [sample.is_text + [False] * (width - len(sample.is_text)) for sample in samples]
-        return torch.tensor(rows, dtype=torch.bool), batch["input_ids"].cpu()
+        mask = torch.tensor(rows, dtype=torch.bool)
+        if self.positions == "text_after_first":
+            mask[:, 0] = False
+        return mask, batch["input_ids"].cpu()
 
     def _split_point(self, explainer: ConceptExplainer | None) -> int | str:
         if self.split_point is not None:
