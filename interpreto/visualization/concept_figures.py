@@ -94,7 +94,7 @@ def _side_lines(page: ConceptPage) -> list[tuple[str, str, str, str, bool]]:
     rows = []
     if page.scores:
         rows.append(("label scores", "", "", "", True))
-        rows += [(_truncate(name, 24), f"{value:.3f}", "", "", False) for name, value in page.scores.items()]
+        rows += [(_truncate(name, 38), "", "", f"{value:.3f}", False) for name, value in page.scores.items()]
     lens = page.logit_lens
     if lens is not None:
         rows.append(("logit lens: top", "", "bottom", "", True))
@@ -209,7 +209,7 @@ def overview_figure(overview: ConceptOverview, window: int = 5) -> Figure:
             ax.text(_M, top, header, fontsize=10, fontweight="bold", va="top", parse_math=False)
             numbers = [f"density {100 * row.stats.density:.3g}%", f"max {row.stats.max_activation:.4g}"]
             numbers += [
-                f"{_truncate(n, 20)} {row.scores[n]:.3f}" for n in overview.score_names if n in row.scores
+                f"{_truncate(n, 36)} {row.scores[n]:.3f}" for n in overview.score_names if n in row.scores
             ]
             ax.text(_M, top + 14.0, "  \u00b7  ".join(numbers), fontsize=8, color="#555555", va="top",
                     parse_math=False)  # fmt: skip
